@@ -1,0 +1,205 @@
+"""The Bot: settings and the engine go in through the constructor; cogs add the features."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import fields
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from index.config import Settings, load_settings
+from index.errors import IndexUnavailableError, QabotError, QuestionError
+from index.types import Answer, Quote
+
+from .limits import RateLimiter
+from .render import NO_MENTIONS
+from .views import DYNAMIC_ITEMS
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.admin", "bot.cogs.help")
+ANSWER_CACHE_SIZE = 512
+ERROR_MESSAGE = "Sorry, something went wrong on my side. The details were logged for the maintainers."
+
+
+class QATree(app_commands.CommandTree):
+    """Command tree whose last-resort error handler logs the detail and tells the user something short."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        name = interaction.command.qualified_name if interaction.command else "?"
+        if isinstance(error, app_commands.CheckFailure):
+            message = "You can't use this command here."
+            log.info("check failed for /%s by %s: %s", name, interaction.user.id, error)
+        else:
+            message = ERROR_MESSAGE
+            log.error("unhandled error in /%s", name, exc_info=error)
+        await send_private(interaction, message)
+
+
+async def send_private(interaction: discord.Interaction, content: str = "", **kwargs) -> None:
+    """Tell the user something privately, whether or not the interaction was already answered."""
+    kwargs.setdefault("allowed_mentions", NO_MENTIONS)
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(content, ephemeral=True, **kwargs)
+        else:
+            await interaction.response.send_message(content, ephemeral=True, **kwargs)
+    except discord.HTTPException:
+        log.exception("could not send a private message for interaction %s", interaction.id)
+
+
+def unavailable_message(exc: QabotError) -> str:
+    hint = f" ({exc.hint})" if getattr(exc, "hint", "") else ""
+    return f"The document index is unavailable right now: {exc}{hint}. Please try again later."
+
+
+class QABot(commands.Bot):
+    """Answers questions from the team's documents with verbatim quotes."""
+
+    def __init__(self, settings: Settings, engine, *, prepare_index: bool = True):
+        intents = discord.Intents.default()
+        intents.message_content = True  # privileged: needed to read questions in the Q&A channels
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=QATree,
+            allowed_mentions=NO_MENTIONS,
+            help_command=None,
+        )
+        self.settings = settings
+        self.engine = engine
+        self.prepare_index = prepare_index
+        self.rate_limiter = RateLimiter(settings.rate_limit_count, settings.rate_limit_seconds)
+        self.answers: OrderedDict[int, Answer] = OrderedDict()
+        self.reindex_lock = asyncio.Lock()
+        self._warmed = False
+        # Dynamic items match custom ids like `qa:fb:up:42`, so buttons keep working after a restart.
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+
+    async def setup_hook(self) -> None:
+        # setup_hook runs again on every login (and SimCord's restart_bot), so loading is idempotent.
+        for ext in EXTENSIONS:
+            if ext not in self.extensions:
+                await self.load_extension(ext)
+        if self.prepare_index:
+            await self.warm_up()
+        if self.settings.dev_guild_id:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            try:
+                synced = await self.tree.sync(guild=guild)
+                log.info("synced %d commands to development guild %s", len(synced), guild.id)
+            except discord.HTTPException:
+                log.exception("could not sync commands to development guild %s", guild.id)
+
+    async def warm_up(self) -> None:
+        """Build the index if there is none and load the model, off the event loop; never fatal."""
+        if self._warmed:
+            return
+        try:
+            await asyncio.to_thread(self.engine.ensure_index)
+            await asyncio.to_thread(self._load_model)
+            self._warmed = True
+        except QabotError as exc:
+            log.warning("index not ready: %s%s", exc, f" ({exc.hint})" if exc.hint else "")
+
+    def _load_model(self) -> None:
+        try:
+            self.engine.ask("warm up the model")
+        except QuestionError:
+            pass
+
+    async def on_message(self, message: discord.Message) -> None:
+        # No prefix commands: the ask cog's listener handles mentions and the Q&A channels.
+        return
+
+    # ------------------------------------------------------------------ answering
+
+    def validate(self, question: str | None) -> str | None:
+        """A short message when the question can't be asked, else None."""
+        question = (question or "").strip()
+        if not question:
+            return "Please type a question, for example `/ask question: which banks were sanctioned?`"
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            return f"That question is {len(question)} characters long; please keep it under {limit}."
+        return None
+
+    def rate_limited(self, user_id: int) -> str | None:
+        """A short message when the user is asking too fast, else None."""
+        wait = self.rate_limiter.hit(user_id)
+        if not wait:
+            return None
+        return (
+            f"You're asking questions quickly; the limit is {self.settings.rate_limit_count} "
+            f"every {self.settings.rate_limit_seconds:g} s. Try again in {wait:.0f} s."
+        )
+
+    async def answer(self, question: str, *, channel: str = "slash") -> tuple[Answer, int | None]:
+        """Ask the engine off the event loop and log the question; returns the answer and its id."""
+        started = time.perf_counter()
+        try:
+            answer = await self.engine.aask(question.strip())
+        except QabotError as exc:
+            latency = (time.perf_counter() - started) * 1000
+            await self._log(question, None, latency, channel, error=f"{type(exc).__name__}: {exc}")
+            raise
+        latency = (time.perf_counter() - started) * 1000
+        answer_id = await self._log(question, answer, latency, channel)
+        if answer_id is not None:
+            self.answers[answer_id] = answer
+            while len(self.answers) > ANSWER_CACHE_SIZE:
+                self.answers.popitem(last=False)
+        return answer, answer_id
+
+    async def _log(self, question, answer, latency, channel, error=None) -> int | None:
+        try:
+            return await asyncio.to_thread(
+                self.engine.activity.log_question, question, answer, latency, channel, error
+            )
+        except Exception:
+            # The answer matters more than its log entry.
+            log.exception("could not log the question")
+            return None
+
+    async def answer_for(self, answer_id: int) -> Answer | None:
+        """The answer behind a button: from memory, else rebuilt from the activity log."""
+        if answer_id in self.answers:
+            return self.answers[answer_id]
+        record = await asyncio.to_thread(self.engine.activity.get_answer, answer_id)
+        if not record or not record.get("question"):
+            return None
+        answer = Answer(
+            question=record["question"],
+            abstained=bool(record.get("abstained")),
+            quotes=[_quote(q) for q in record.get("quotes") or []],
+            more=[_quote(q) for q in record.get("more") or []],
+            build_id=record.get("build_id") or "",
+        )
+        self.answers[answer_id] = answer
+        return answer
+
+
+def _quote(data: dict) -> Quote:
+    known = {f.name for f in fields(Quote)}
+    values = {k: v for k, v in data.items() if k in known}
+    values.setdefault("score", 0.0)
+    return Quote(**{"text": "", "doc": "", "title": "", "url": None, "date": None} | values)
+
+
+def create_bot(settings: Settings | None = None, engine=None, *, prepare_index: bool = True) -> QABot:
+    """The bot on `engine` (default: an Engine on the settings' index, built at startup if missing)."""
+    settings = settings or load_settings()
+    if engine is None:
+        from index.engine import Engine
+
+        engine = Engine(settings)
+    return QABot(settings, engine, prepare_index=prepare_index)
+
+
+__all__ = ["QABot", "QATree", "create_bot", "send_private", "unavailable_message", "IndexUnavailableError"]

@@ -1,0 +1,1 @@
+"""One feature per module; each ends in `async def setup(bot)`."""

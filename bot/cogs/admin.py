@@ -1,0 +1,124 @@
+"""/reindex (administrators or the configured role) and /stats."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from index.errors import BuildLockedError, IndexUnavailableError, QabotError
+
+from .. import render
+from ..app import QABot, send_private
+
+log = logging.getLogger(__name__)
+
+
+def can_reindex(user: discord.abc.User, reindex_role: str) -> bool:
+    """Administrators, and members holding the configured role (by name or id)."""
+    if not isinstance(user, discord.Member):
+        return False
+    if user.guild_permissions.administrator:
+        return True
+    role = reindex_role.strip()
+    return bool(role) and any(r.name == role or str(r.id) == role for r in user.roles)
+
+
+def age(built_at: str) -> str:
+    """`built_at` (ISO) as a rough age: "3 min", "5 h", "2 days"."""
+    try:
+        when = datetime.fromisoformat(built_at.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return "unknown"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    seconds = max((datetime.now(timezone.utc) - when).total_seconds(), 0)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+class Admin(commands.Cog):
+    """Keep the index fresh and see how it is used."""
+
+    def __init__(self, bot: QABot):
+        self.bot = bot
+
+    @app_commands.command(name="reindex")
+    @app_commands.guild_only()
+    async def reindex(self, interaction: discord.Interaction) -> None:
+        """Re-read the documents and switch to the new index (administrators only)."""
+        if not can_reindex(interaction.user, self.bot.settings.reindex_role):
+            who = "administrators"
+            if self.bot.settings.reindex_role:
+                who += " and members with the reindex role"
+            await send_private(interaction, f"Sorry, only {who} can reindex the documents.")
+            return
+        if self.bot.reindex_lock.locked():
+            await send_private(interaction, "A reindex is already running; try again when it finishes.")
+            return
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        async with self.bot.reindex_lock:
+            try:
+                summary = await self.bot.engine.arebuild()
+            except BuildLockedError as exc:
+                await send_private(interaction, f"{exc}: another build is running; try again shortly.")
+                return
+            except QabotError as exc:
+                log.warning("reindex failed: %s", exc)
+                hint = f" ({exc.hint})" if exc.hint else ""
+                await send_private(interaction, f"The reindex failed: {exc}{hint}. The previous index stays in service.")
+                return
+        self.bot.answers.clear()
+        log.info("reindexed by %s: %s", interaction.user.id, summary.line())
+        lines = [
+            f"Reindexed: **{summary.added} added, {summary.changed} changed, {summary.removed} removed** "
+            f"({summary.unchanged} unchanged, {summary.skipped} skipped) in {summary.seconds:.1f} s.",
+            f"{summary.chunks} passages; now answering from build `{summary.build_id}`."
+            if summary.switched or summary.build_id
+            else "Nothing changed; the current index stays in service.",
+        ]
+        for warning in summary.warnings[:5]:
+            lines.append(f"⚠ {render.escape(render.trim(str(warning), 300))}")
+        await send_private(interaction, render.trim("\n".join(lines), render.CONTENT_LIMIT))
+
+    @app_commands.command(name="stats")
+    async def stats(self, interaction: discord.Interaction) -> None:
+        """Index size and age, questions answered and abstained, and feedback."""
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        engine = self.bot.engine
+        embed = discord.Embed(title="Ask the docs: statistics", colour=render.INFO_COLOUR)
+        try:
+            info = await asyncio.to_thread(engine.info)
+        except IndexUnavailableError as exc:
+            embed.add_field(name="Index", value=f"Unavailable: {render.escape(str(exc))}", inline=False)
+        else:
+            embed.add_field(name="Documents", value=str(info.get("documents", "?")))
+            embed.add_field(name="Passages", value=str(info.get("chunks", "?")))
+            embed.add_field(
+                name="Index age",
+                value=f"{age(info.get('built_at', ''))} (built {render.format_built_at(info.get('built_at', ''))})",
+            )
+        try:
+            st = await asyncio.to_thread(engine.activity.stats)
+        except Exception:
+            log.exception("could not read the activity statistics")
+            st = None
+        if st is not None:
+            embed.add_field(name="Questions", value=str(st.get("questions", 0)))
+            embed.add_field(name="Answered", value=str(st.get("answered", 0)))
+            embed.add_field(name="Not answered", value=str(st.get("abstained", 0)))
+            embed.add_field(name="Feedback", value=f"👍 {st.get('upvotes', 0)} · 👎 {st.get('downvotes', 0)}")
+        await send_private(interaction, embed=embed)
+
+
+async def setup(bot: QABot) -> None:
+    await bot.add_cog(Admin(bot))

@@ -1,0 +1,32 @@
+"""A per-user sliding-window rate limit for questions."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+
+class RateLimiter:
+    """At most `count` hits per `seconds` for each key; `hit` says how long to wait if over."""
+
+    def __init__(self, count: int, seconds: float):
+        self.count = count
+        self.seconds = seconds
+        self._hits: dict[int, deque[float]] = {}
+
+    def hit(self, key: int) -> float:
+        """Record a hit for `key`; 0.0 if allowed, else the seconds until the next one is."""
+        if self.count <= 0:
+            return 0.0
+        # time.monotonic is looked up at call time so SimCord's virtual clock applies in tests.
+        now = time.monotonic()
+        hits = self._hits.setdefault(key, deque())
+        while hits and now - hits[0] >= self.seconds:
+            hits.popleft()
+        if len(hits) >= self.count:
+            return max(self.seconds - (now - hits[0]), 0.1)
+        hits.append(now)
+        return 0.0
+
+    def reset(self) -> None:
+        self._hits.clear()

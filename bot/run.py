@@ -1,0 +1,101 @@
+"""Entry points for `qabot serve`, `qabot preview` and `qabot sync`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import webbrowser
+
+import discord
+
+from index.config import Settings, load_settings
+from index.errors import QabotError
+
+log = logging.getLogger(__name__)
+
+
+class TokenMissingError(QabotError):
+    """No Discord bot token is configured."""
+
+    hint = "set DISCORD_TOKEN (see docs/DISCORD.md), or try `qabot preview`, which needs none"
+
+
+def _token(settings: Settings) -> str:
+    if not settings.discord_token:
+        raise TokenMissingError("DISCORD_TOKEN is not set")
+    return settings.discord_token
+
+
+def run_bot(settings: Settings | None = None) -> None:
+    """Connect to Discord and serve until interrupted. Needs DISCORD_TOKEN; never logs it."""
+    from .app import create_bot
+
+    settings = settings or load_settings()
+    token = _token(settings)
+    bot = create_bot(settings)
+    root = logging.getLogger()
+    if root.handlers:
+        bot.run(token, log_handler=None)
+    else:
+        bot.run(token, log_level=logging.INFO)
+
+
+def sync_global(settings: Settings | None = None) -> list[str]:
+    """Register the slash commands globally (takes up to an hour to reach every server); returns their names."""
+    settings = settings or load_settings()
+    token = _token(settings)
+    return asyncio.run(_sync_global(settings, token))
+
+
+async def _sync_global(settings: Settings, token: str) -> list[str]:
+    from .app import QABot
+
+    class _NoEngine:
+        """Syncing needs the command definitions only, not the index."""
+
+    bot = QABot(settings.with_(dev_guild_id=None), _NoEngine(), prepare_index=False)
+    async with bot:
+        await bot.login(token)
+        synced = await bot.tree.sync()
+    return [c.name for c in synced]
+
+
+def run_preview(settings: Settings | None = None, port: int | None = None, *, open_browser: bool = True) -> None:
+    """Serve SimCord's local preview page, where /ask works on the bundled corpus without a token."""
+    settings = settings or load_settings()
+    try:
+        asyncio.run(_preview(settings, port, open_browser))
+    except KeyboardInterrupt:
+        pass
+
+
+async def start_preview_world(env):
+    """A guild with an #ask-the-docs channel and an administrator "you"; commands synced. Returns (channel, you)."""
+    guild = env.create_guild("Docs Q&A")
+    channel = guild.create_text_channel("ask-the-docs")
+    admins = guild.create_role("Admins", permissions=discord.Permissions(administrator=True))
+    you = guild.add_member(env.create_user("you"), roles=[admins])
+    await env.bot.tree.sync()
+    return channel, you
+
+
+async def _preview(settings: Settings, port: int | None, open_browser: bool) -> None:
+    try:
+        import simcord
+    except ImportError as exc:  # pragma: no cover - simcord is a dev dependency
+        raise QabotError("the preview needs SimCord: pip install 'simcord[preview]'") from exc
+    from .app import create_bot
+
+    bot = create_bot(settings)
+    # The first question loads the model; give SimCord's settling room for real retrieval work.
+    async with simcord.run(bot, settle_timeout=120.0, check_errors=False) as env:
+        channel, you = await start_preview_world(env)
+        async with env.preview(channel, viewers=[you], layout="channel", port=port) as preview:
+            print(f"Preview running at {preview.url}")
+            print("Type /ask in the composer. Press Ctrl+C to stop.")
+            if open_browser:
+                try:
+                    webbrowser.open(preview.url)
+                except Exception:  # a headless machine has no browser; the URL is printed
+                    pass
+            await preview.wait_closed()

@@ -1,0 +1,189 @@
+"""Choose the sentences that answer a question from the top chunks, or abstain."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote as urlquote
+
+import numpy as np
+
+from .search import Hit, SearchParams, search
+from .store import Build
+from .text import content_terms, stem, term_set, words
+from .types import Answer, Quote
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+LIST_Q = re.compile(
+    r"^\s*(?:(?:which|what|who)\s+(?:\w+\s+){0,3}?(?:are|were|have|had|did|do)\b|list\b|name\s+(?:the|all)\b|"
+    r"(?:which|what)\s+(?:[\w-]+\s+){0,2}?[\w-]+(?:s|es|ies)\b|how many\b.*\band\b)",
+    re.I,
+)
+HEAD_NOUN = re.compile(r"^\s*(?:which|what)\s+((?:[\w-]+\s+){0,2}?[\w-]+?)(?:\s+(?:was|were|is|are|did|does|do|had|has|have)\b|\s+\w+ed\b|\?|$)", re.I)
+
+
+@dataclass(frozen=True)
+class AnswerParams:
+    candidates: int = 8  # chunks whose sentences are scored
+    w_cos: float = 0.6
+    w_lex: float = 0.4
+    w_rank: float = 0.15
+    quote_ratio: float = 0.8  # extra quotes must score at least this share of the best
+    list_ratio: float = 0.7
+    abstain_below: float = 0.45  # replaced by calibration.json when present
+    coverage_weight: float = 0.5
+    min_words: int = 6  # shorter sentences are extended with the next one
+
+
+def load_calibration() -> dict:
+    try:
+        return json.loads(CALIBRATION_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def is_list_question(q: str) -> bool:
+    return bool(LIST_Q.search(q))
+
+
+def head_terms(q: str) -> set[str]:
+    """The kind of thing asked for: 'which banks were…' -> {'bank'}."""
+    m = HEAD_NOUN.search(q)
+    if not m:
+        return set()
+    return {stem(w) for w in words(m.group(1)) if len(w) > 2}
+
+
+def text_fragment_link(url: str | None, sentence: str, kind: str, page: int | None) -> str | None:
+    """A deep link: #page=N for PDFs, a #:~:text= fragment for web pages."""
+    if not url:
+        return None
+    if kind == "pdf":
+        return f"{url.split('#')[0]}#page={page}" if page else url
+    ws = sentence.split()
+    if not ws:
+        return url
+    enc = lambda s: urlquote(s, safe="")
+    frag = enc(" ".join(ws)) if len(ws) <= 8 else enc(" ".join(ws[:4])) + "," + enc(" ".join(ws[-4:]))
+    return url + ("&" if ":~:" in url else (":~:" if "#" in url else "#:~:")) + "text=" + frag
+
+
+class Answerer:
+    """Turns a question into an Answer using one Build; holds no per-question state."""
+
+    def __init__(self, params: AnswerParams | None = None, search_params: SearchParams | None = None,
+                 max_quotes: int = 3, max_list_quotes: int = 8):
+        cal = load_calibration()
+        if params is None:
+            params = AnswerParams(**{k: v for k, v in cal.get("params", {}).items() if k in AnswerParams.__dataclass_fields__})
+        self.p = params
+        self.sp = search_params or SearchParams()
+        self.max_quotes = max_quotes
+        self.max_list_quotes = max_list_quotes
+
+    def evidence(self, build: Build, question: str, qvec: np.ndarray) -> dict:
+        """Scored candidate sentences and the evidence strength (used by answer and calibration)."""
+        hits = search(build, question, qvec, self.sp, k=self.p.candidates + 12)
+        qterms = content_terms(question)
+        heads = head_terms(question)
+        if not hits:
+            return {"sentences": [], "strength": 0.0, "hits": hits}
+        top = hits[: self.p.candidates]
+        n = max(build.n_chunks, 1)
+        df = build.doc_freq(qterms)
+        idf = {t: math.log((n + 1) / (df[t] + 0.5)) for t in qterms}
+        for t in heads & set(idf):
+            idf[t] *= 1.5
+        total_idf = sum(idf.values()) or 1.0
+        ids = [h.chunk_id for h in top]
+        marks = ",".join("?" * len(ids))
+        chunks = {r["id"]: r for r in build.query(f"select id, doc_id, first_sent, last_sent, heading from chunks where id in ({marks})", ids)}
+        best_fused = top[0].score or 1.0
+        sent_ids, prior, heading_of = [], {}, {}
+        for rank, h in enumerate(top):
+            c = chunks[h.chunk_id]
+            for sid in range(c["first_sent"], c["last_sent"] + 1):
+                if sid not in prior:
+                    sent_ids.append(sid)
+                    prior[sid] = h.score / best_fused
+                    heading_of[sid] = c["heading"]
+        rows = build.query(f"select id, doc_id, ord, start, end from sentences where id in ({','.join('?' * len(sent_ids))})", sent_ids)
+        by_id = {r["id"]: r for r in rows}
+        vecs = np.asarray(build.sent_vecs[np.array(sent_ids) - 1], dtype=np.float32)
+        cos = vecs @ qvec.astype(np.float32)
+        # document-level coverage: how much of the question the best documents speak to at all
+        doc_cov: dict[int, float] = {}
+        scored = []
+        for sid, c in zip(sent_ids, cos):
+            r = by_id[sid]
+            text = build.doc_text(r["doc_id"])[r["start"]:r["end"]]
+            st = term_set(text + " " + heading_of[sid])
+            lex = sum(w for t, w in idf.items() if t in st) / total_idf
+            score = self.p.w_cos * float(c) + self.p.w_lex * lex + self.p.w_rank * prior[sid]
+            scored.append({"id": sid, "doc_id": r["doc_id"], "start": r["start"], "end": r["end"], "ord": r["ord"],
+                           "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid]})
+        scored.sort(key=lambda s: -s["score"])
+        for s in scored[:5]:
+            if s["doc_id"] not in doc_cov:
+                dt = build.doc_text(s["doc_id"])
+                meta = build.documents[s["doc_id"]]
+                st = term_set(dt + " " + (meta["title"] or ""))
+                doc_cov[s["doc_id"]] = sum(w for t, w in idf.items() if t in st) / total_idf
+        best = scored[0]
+        cov = max(doc_cov.values()) if doc_cov else 0.0
+        strength = best["score"] * (1 - self.p.coverage_weight + self.p.coverage_weight * cov) if qterms else 0.0
+        return {"sentences": scored, "strength": strength, "coverage": cov, "hits": hits, "qterms": qterms}
+
+    def _quote(self, build: Build, s: dict, closest: bool = False) -> Quote:
+        meta = build.documents[s["doc_id"]]
+        text_all = build.doc_text(s["doc_id"])
+        start, end = s["start"], s["end"]
+        if len(text_all[start:end].split()) < self.p.min_words:
+            nxt = build.db.execute("select start, end from sentences where doc_id = ? and ord = ?", (s["doc_id"], s["ord"] + 1)).fetchone()
+            if nxt is not None and "\n\n" not in text_all[end:nxt[0]]:
+                end = nxt[1]
+        text = text_all[start:end]
+        page = None
+        if meta["kind"] == "pdf":
+            pages = json.loads(meta["pages"] or "[]")
+            for off, num in pages:
+                if off <= start:
+                    page = num
+        return Quote(text=text, doc=meta["path"], title=meta["title"], url=text_fragment_link(meta["url"], text, meta["kind"], page),
+                     date=meta["date"], score=s["score"], start=start, end=end, heading=s["heading"], closest=closest)
+
+    def answer(self, build: Build, question: str, qvec: np.ndarray) -> Answer:
+        ev = self.evidence(build, question, qvec)
+        scored = ev["sentences"]
+        threshold = load_calibration().get("abstain_below", self.p.abstain_below)
+        if not scored or ev["strength"] < threshold:
+            closest = self._pick(scored, 3, 0.0, spread=True)
+            quotes = [self._quote(build, s, closest=True) for s in closest]
+            return Answer(question, True, quotes, more=[], build_id=build.build_id, built_at=build.built_at)
+        listy = is_list_question(question)
+        limit = self.max_list_quotes if listy else self.max_quotes
+        ratio = self.p.list_ratio if listy else self.p.quote_ratio
+        chosen = self._pick(scored, limit, scored[0]["score"] * ratio)
+        more = [s for s in self._pick(scored, limit + 6, 0.0) if s not in chosen][:6]
+        return Answer(question, False, [self._quote(build, s) for s in chosen], more=[self._quote(build, s) for s in more],
+                      build_id=build.build_id, built_at=build.built_at)
+
+    @staticmethod
+    def _pick(scored: list[dict], limit: int, floor: float, spread: bool = False) -> list[dict]:
+        """Best sentences above `floor`, skipping overlaps and near-repeats (and repeats of a document if spread)."""
+        out: list[dict] = []
+        docs = set()
+        for s in scored:
+            if len(out) >= limit or s["score"] < floor:
+                break
+            if any(o["doc_id"] == s["doc_id"] and abs(o["ord"] - s["ord"]) < 1 for o in out):
+                continue
+            if spread and s["doc_id"] in docs:
+                continue
+            out.append(s)
+            docs.add(s["doc_id"])
+        return out

@@ -1,0 +1,289 @@
+"""`qabot`: index documents and answer questions from the terminal; also runs the bot and benchmarks.
+
+Only argparse is imported up front so `qabot --help` stays fast; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+EXIT_ERROR, EXIT_BAD_QUESTION, EXIT_NO_INDEX = 1, 2, 3
+
+DESCRIPTION = """Answer questions from your team's documents with verbatim quotes and links.
+
+examples:
+  qabot index                                  build or update the index (only changed documents are embedded)
+  qabot ask "Which banks were sanctioned?"     answer in the terminal
+  qabot ask --json --batch questions.txt       one JSON answer per line
+  qabot eval ../shared/eval/dev.jsonl          score answers against a question set
+"""
+
+
+def _settings(args):
+    from .config import load_settings
+
+    overrides = {}
+    if getattr(args, "index_dir", None):
+        overrides["index_dir"] = os.path.abspath(args.index_dir)
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def _engine(args, say_building=True):
+    from .engine import Engine
+
+    engine = Engine(_settings(args))
+    if not engine.store.exists():
+        if say_building:
+            print("No index yet: building one from " + ", ".join(engine.settings.sources) + " (first run only)…", file=sys.stderr)
+        summary = engine.rebuild(progress=sys.stderr.isatty())
+        print("Index built: " + summary.line(), file=sys.stderr)
+    return engine
+
+
+def _print_answer(answer) -> None:
+    import textwrap
+
+    print(f"Q: {answer.question}\n")
+    if answer.abstained:
+        print("I couldn't find that in the documents.")
+        if answer.quotes:
+            print("\nClosest passages (not an answer):")
+    for i, q in enumerate(answer.quotes, 1):
+        body = textwrap.fill(q.text, width=88, initial_indent="   “", subsequent_indent="    ") + "”"
+        print(f"{i}. " + body.lstrip())
+        meta = q.title + (f" ({q.date})" if q.date else "")
+        print(f"   — {meta}")
+        print(f"     {q.url or q.doc}")
+        print()
+    print(f"({answer.took_ms:.0f} ms)")
+
+
+def cmd_ask(args) -> int:
+    from .engine import Engine
+    from .errors import QuestionError
+
+    engine = _engine(args)
+    if args.batch:
+        fh = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
+        with fh:
+            for line in fh:
+                question = line.rstrip("\n")
+                try:
+                    out = engine.ask(question).to_json()
+                except QuestionError as exc:
+                    out = {"question": question, "abstained": True, "quotes": [], "took_ms": 0.0, "error": str(exc)}
+                print(json.dumps(out, ensure_ascii=False), flush=True)
+        return 0
+    question = " ".join(args.question)
+    try:
+        answer = engine.ask(question)
+    except QuestionError as exc:
+        print(f"qabot: {exc}", file=sys.stderr)
+        return EXIT_BAD_QUESTION
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def cmd_index(args) -> int:
+    from .engine import Engine
+
+    settings = _settings(args)
+    engine = Engine(settings)
+    summary = engine.rebuild(full=args.full, progress=sys.stderr.isatty() and not args.quiet, lock_wait=args.wait)
+    for w in summary.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary.to_json()))
+    else:
+        state = f"switched to build {summary.build_id}" if summary.switched else f"nothing changed; build {summary.build_id} stays in service"
+        print(f"Indexed: {summary.line()}; {state}")
+    return 0
+
+
+def cmd_sources(args) -> int:
+    engine = _engine(args)
+    docs = engine.sources(args.filter or "")
+    if args.json:
+        print(json.dumps(docs, ensure_ascii=False, indent=1))
+        return 0
+    for d in docs:
+        print(f"{d['date'] or '          '}  {d['title']}\n            {d['url'] or d['path']}")
+    print(f"{len(docs)} documents")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .engine import Engine
+
+    engine = Engine(_settings(args))
+    rep = engine.activity.report(limit=args.limit)
+    if args.json:
+        print(json.dumps(rep, indent=1))
+        return 0
+    print("Unanswered questions (most frequent first):")
+    for r in rep["unanswered"] or [{"question": "(none)", "times": ""}]:
+        print(f"  {r['times']!s:>4}  {r['question']}")
+    print("\nDownvoted answers (most downvotes first):")
+    for r in rep["downvoted"] or [{"question": "(none)", "downvotes": ""}]:
+        print(f"  {r['downvotes']!s:>4}  {r['question']}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .engine import Engine
+
+    engine = Engine(_settings(args))
+    out = {"index": engine.info(), "activity": engine.activity.stats()}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import run_eval
+
+    return run_eval(_engine(args, say_building=True), args.file, as_json=args.json, show_misses=not args.quiet)
+
+
+def cmd_calibrate(args) -> int:
+    from .evaluate import calibrate
+
+    print(json.dumps(calibrate(_engine(args), args.file, write=not args.dry_run), indent=1))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    if args.what == "beir":
+        from .bench_beir import main as beir_main
+
+        return beir_main(args)
+    from .bench_speed import main as speed_main
+
+    return speed_main(args)
+
+
+def cmd_serve(args) -> int:
+    from bot import run_bot
+
+    return run_bot(_settings(args)) or 0
+
+
+def cmd_preview(args) -> int:
+    from bot import run_preview
+
+    return run_preview(_settings(args), port=args.port) or 0
+
+
+def cmd_sync(args) -> int:
+    from bot import sync_global
+
+    return sync_global(_settings(args)) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qabot", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="TOML settings file (default: qabot.toml in the project root, or $QABOT_CONFIG)")
+    p.add_argument("--index-dir", help="index folder (default: .qabot in the project root, or $QABOT_INDEX_DIR)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    a = sub.add_parser("ask", help="answer a question with verbatim quotes and links")
+    a.add_argument("question", nargs="*", help="the question (quote it in the shell)")
+    a.add_argument("--json", action="store_true", help='print {"question","abstained","quotes":[…],"took_ms"}')
+    a.add_argument("--batch", metavar="FILE", help="one question per line from FILE ('-' for standard input); implies --json")
+    a.set_defaults(func=cmd_ask)
+
+    i = sub.add_parser("index", help="build or update the index incrementally")
+    i.add_argument("--full", action="store_true", help="re-embed every document instead of reusing unchanged ones")
+    i.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for another build's lock")
+    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    i.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("sources", help="list the indexed documents with their links")
+    s.add_argument("filter", nargs="?", help="only titles or paths containing this text")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sources)
+
+    e = sub.add_parser("eval", help="score answers on a question set (JSONL, the shared eval format)")
+    e.add_argument("file")
+    e.add_argument("--json", action="store_true", help="print one JSON object of totals")
+    e.add_argument("-q", "--quiet", action="store_true", help="no table of misses")
+    e.set_defaults(func=cmd_eval)
+
+    c = sub.add_parser("calibrate", help="fit the abstention threshold on a question set and save it")
+    c.add_argument("file")
+    c.add_argument("--dry-run", action="store_true", help="print, do not save")
+    c.set_defaults(func=cmd_calibrate)
+
+    b = sub.add_parser("bench", help="benchmarks: `bench beir DIR` (retrieval quality) or `bench speed`")
+    b.add_argument("what", choices=["beir", "speed"])
+    b.add_argument("dir", nargs="?", help="BEIR dataset folder (for `bench beir`)")
+    b.add_argument("--split", default="test")
+    b.add_argument("--sizes", default="demo,100k,1m", help="for `bench speed`: comma-separated sizes")
+    b.add_argument("--no-txtai", action="store_true", help="skip the txtai comparison")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+
+    r = sub.add_parser("report", help="unanswered questions and downvoted answers, most frequent first")
+    r.add_argument("--limit", type=int, default=30)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_report)
+
+    st = sub.add_parser("stats", help="index and activity counts")
+    st.set_defaults(func=cmd_stats)
+
+    sv = sub.add_parser("serve", help="run the Discord bot (needs DISCORD_TOKEN)")
+    sv.set_defaults(func=cmd_serve)
+    pv = sub.add_parser("preview", help="try the bot without a token in a local browser page")
+    pv.add_argument("--port", type=int, default=8765)
+    pv.set_defaults(func=cmd_preview)
+    sy = sub.add_parser("sync", help="sync slash commands globally (a deliberate, occasional step)")
+    sy.set_defaults(func=cmd_sync)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    if args.command == "ask":
+        if args.batch:
+            args.json = True
+        elif not args.question:
+            parser.parse_args(["ask", "--help"])
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .errors import QabotError, QuestionError, IndexUnavailableError
+
+    try:
+        return args.func(args)
+    except QuestionError as exc:
+        print(f"qabot: {exc}", file=sys.stderr)
+        return EXIT_BAD_QUESTION
+    except IndexUnavailableError as exc:
+        print(f"qabot: {exc}" + (f"; {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        return EXIT_NO_INDEX
+    except QabotError as exc:
+        print(f"qabot: {exc}" + (f"; {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("qabot: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

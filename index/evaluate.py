@@ -1,0 +1,202 @@
+"""Score answers on a question set (the shared eval format) and calibrate the abstention threshold."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .text import content_terms
+
+
+def norm(s: str) -> str:
+    return " ".join(str(s).lower().split())
+
+
+def _golds(item) -> list[str]:
+    d = item.get("doc")
+    return [] if d is None else ([d] if isinstance(d, str) else list(d))
+
+
+def _evidence(item) -> list[str]:
+    e = item.get("evidence") or []
+    return [e] if isinstance(e, str) else list(e)
+
+
+def quote_has_answer(item: dict, text: str) -> bool:
+    t = norm(text)
+    if item["type"] == "yes-no":
+        for ev in _evidence(item):
+            terms = content_terms(ev)
+            if norm(ev) in t or (terms and sum(1 for w in terms if w in set(content_terms(text))) / len(terms) >= 0.6):
+                return True
+        return False
+    return any(norm(a) in t for a in item.get("answers", []))
+
+
+def faithful(quote: dict, root: Path, cache: dict) -> bool:
+    """The quote occurs verbatim (whitespace folded) in the file it names."""
+    path = root / quote["doc"]
+    if path not in cache:
+        try:
+            if path.suffix.lower() == ".pdf":
+                from .loaders import load_file
+
+                cache[path] = " ".join(load_file(path, root).text.split())
+            else:
+                cache[path] = " ".join(path.read_text(encoding="utf-8-sig", errors="strict").split())
+        except (OSError, UnicodeDecodeError, Exception):
+            cache[path] = None
+    text = cache[path]
+    return text is not None and " ".join(quote["text"].split()) in text
+
+
+def score_item(item: dict, out: dict, root: Path, cache: dict) -> dict:
+    """Per-question results from one `ask --json` object."""
+    quotes = out.get("quotes", [])
+    answerable = item["type"] != "unanswerable"
+    shown = [] if out.get("abstained") else quotes
+    hits = [quote_has_answer(item, q["text"]) for q in shown]
+    golds = {Path(g).name for g in _golds(item)}
+    r = {
+        "id": item.get("id"), "question": item["question"], "type": item["type"], "answerable": answerable,
+        "abstained": bool(out.get("abstained")),
+        "hit1": bool(hits[:1] and hits[0]), "hit3": any(hits[:3]),
+        "source_ok": None, "list_recall": None,
+        "faithful": all(faithful(q, root, cache) for q in quotes),
+        "took_ms": float(out.get("took_ms", 0.0)),
+        "quoted": [q["text"][:160] for q in quotes[:3]],
+    }
+    if answerable and any(hits):
+        first = next(q for q, h in zip(shown, hits) if h)
+        r["source_ok"] = not golds or Path(first["doc"]).name in golds
+    if item["type"] == "list":
+        answers = item.get("answers", [])
+        alltext = norm(" ".join(q["text"] for q in shown))
+        r["list_recall"] = sum(1 for a in answers if norm(a) in alltext) / max(len(answers), 1)
+    return r
+
+
+def totals(results: list[dict]) -> dict:
+    ans = [r for r in results if r["answerable"]]
+    una = [r for r in results if not r["answerable"]]
+    lists = [r for r in results if r["list_recall"] is not None]
+    src = [r for r in ans if r["source_ok"] is not None]
+    lat = np.array([r["took_ms"] for r in results]) if results else np.array([0.0])
+    mean = lambda xs: float(np.mean(xs)) if xs else None
+    return {
+        "n": len(results),
+        "hit_at_1": mean([r["hit1"] for r in ans]),
+        "hit_at_3": mean([r["hit3"] for r in ans]),
+        "list_recall": mean([r["list_recall"] for r in lists]),
+        "source_accuracy": mean([r["source_ok"] for r in src]),
+        "abstain_accuracy": mean([r["abstained"] for r in una]),
+        "false_abstain_rate": mean([r["abstained"] for r in ans]),
+        "faithfulness": mean([r["faithful"] for r in results]),
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p95_ms": float(np.percentile(lat, 95)),
+    }
+
+
+def read_items(path: str) -> list[dict]:
+    items = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                items.append(json.loads(line))
+    return items
+
+
+def evaluate(engine, path: str) -> tuple[dict, list[dict]]:
+    """Ask every question through Engine.ask (the path the CLI and bot use) and score the answers."""
+    from .errors import QuestionError
+
+    items = read_items(path)
+    engine.ask("warm up")  # load the model before timing
+    cache: dict = {}
+    results = []
+    for item in items:
+        try:
+            out = engine.ask(item["question"]).to_json()
+        except QuestionError:
+            out = {"abstained": True, "quotes": [], "took_ms": 0.0}
+        results.append(score_item(item, out, engine.settings.root, cache))
+    return totals(results), results
+
+
+def run_eval(engine, path: str, as_json: bool = False, show_misses: bool = True) -> int:
+    tot, results = evaluate(engine, path)
+    if as_json:
+        print(json.dumps(tot))
+        return 0
+    misses = [r for r in results if (r["answerable"] and (not r["hit1"] or (r["list_recall"] or 1) < 1 or r["source_ok"] is False))
+              or (not r["answerable"] and not r["abstained"]) or not r["faithful"]]
+    if show_misses and misses:
+        items = {i.get("id"): i for i in read_items(path)}
+        print(f"Misses ({len(misses)}):")
+        for r in misses:
+            it = items.get(r["id"], {})
+            why = []
+            if not r["faithful"]:
+                why.append("UNFAITHFUL QUOTE")
+            if r["answerable"] and r["abstained"]:
+                why.append("abstained")
+            elif r["answerable"] and not r["hit1"]:
+                why.append("hit@3" if r["hit3"] else "no hit")
+            if r["list_recall"] is not None and r["list_recall"] < 1:
+                why.append(f"list recall {r['list_recall']:.2f}")
+            if r["source_ok"] is False:
+                why.append("wrong source")
+            if not r["answerable"] and not r["abstained"]:
+                why.append("should abstain")
+            print(f"- [{r['id']}] {r['question']}\n    why: {', '.join(why)}\n    expected: {it.get('answers') or '(abstain)'}")
+            for q in r["quoted"]:
+                print(f"    quoted: {q}")
+        print()
+    width = max(len(k) for k in tot)
+    print("Totals:")
+    for k, v in tot.items():
+        print(f"  {k:<{width}}  {'-' if v is None else (f'{v:.3f}' if isinstance(v, float) else v)}")
+    return 0
+
+
+def calibrate(engine, path: str, write: bool = True) -> dict:
+    """Pick the abstention threshold on evidence strength that best separates answerable from not.
+
+    The objective is balanced accuracy (abstain on unanswerable, answer the rest); among equally good
+    thresholds the midpoint of the widest gap is taken, so the choice does not hug one example.
+    """
+    from .answer import CALIBRATION_FILE, load_calibration
+
+    items = read_items(path)
+    b = engine.build()
+    strengths = []
+    for item in items:
+        q = item["question"]
+        ev = engine.answerer.evidence(b, q, engine.embed_question(q))
+        strengths.append((ev["strength"], item["type"] != "unanswerable"))
+    vals = sorted(s for s, _ in strengths)
+    cands = [vals[0] - 1e-3] + [(a + c) / 2 for a, c in zip(vals, vals[1:])] + [vals[-1] + 1e-3]
+    pos = [s for s, a in strengths if a]
+    neg = [s for s, a in strengths if not a]
+
+    def objective(t):
+        tpr = np.mean([s >= t for s in pos]) if pos else 1.0
+        tnr = np.mean([s < t for s in neg]) if neg else 1.0
+        # false abstentions cost a little more than missed abstentions: a wrong "I don't know" hides an answer
+        return 0.55 * tpr + 0.45 * tnr
+
+    best = max(objective(t) for t in cands)
+    good = [t for t in cands if abs(objective(t) - best) < 1e-9]
+    threshold = float(np.median(good))
+    cal = load_calibration()
+    cal["abstain_below"] = round(threshold, 4)
+    cal["calibrated_on"] = Path(path).name
+    cal["n"] = len(items)
+    cal["strengths"] = {"answerable_min": round(min(pos), 4) if pos else None, "unanswerable_max": round(max(neg), 4) if neg else None}
+    if write:
+        CALIBRATION_FILE.write_text(json.dumps(cal, indent=1) + "\n")
+    return cal

@@ -1,0 +1,107 @@
+"""Plain data passed between loading, the store, search and answering."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Document:
+    """A source file turned into clean text. `path` is relative to the project root."""
+
+    path: str
+    title: str
+    text: str
+    url: str | None = None
+    date: str | None = None
+    kind: str = "text"  # markdown | text | html | pdf
+    pages: list[tuple[int, int]] = field(default_factory=list)  # (start offset, page number) for PDFs
+    meta: dict = field(default_factory=dict)
+    content_hash: str = ""
+
+
+@dataclass
+class Sentence:
+    start: int
+    end: int
+
+
+@dataclass
+class Chunk:
+    """A passage of a document: text is document.text[start:end]."""
+
+    start: int
+    end: int
+    heading: str
+    first_sentence: int  # index into the document's sentence list
+    last_sentence: int  # inclusive
+
+
+@dataclass
+class Quote:
+    """A verbatim span of a document, with where it came from."""
+
+    text: str
+    doc: str
+    title: str
+    url: str | None
+    date: str | None
+    score: float
+    start: int = 0
+    end: int = 0
+    heading: str = ""
+    closest: bool = False
+
+    def to_json(self) -> dict:
+        out = {k: getattr(self, k) for k in ("text", "doc", "title", "url", "date")}
+        out["score"] = round(float(self.score), 4)
+        if self.closest:
+            out["closest"] = True
+        return out
+
+
+@dataclass
+class Answer:
+    """What `ask` returns: quotes that answer, or closest passages when abstaining."""
+
+    question: str
+    abstained: bool
+    quotes: list[Quote]
+    more: list[Quote] = field(default_factory=list)  # further passages, for "more passages"
+    took_ms: float = 0.0
+    build_id: str = ""
+    built_at: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "abstained": self.abstained,
+            "quotes": [q.to_json() for q in self.quotes],
+            "took_ms": round(self.took_ms, 1),
+        }
+
+
+@dataclass
+class BuildSummary:
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    chunks: int = 0
+    sentences: int = 0
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+    build_id: str = ""
+    switched: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (
+            f"{self.added} added, {self.changed} changed, {self.removed} removed, "
+            f"{self.unchanged} unchanged, {self.skipped} skipped; {self.chunks} chunks "
+            f"({self.embedded_chunks} embedded) in {self.seconds:.1f} s"
+        )
