@@ -46,14 +46,22 @@ def _previous(store: IndexStore, encoder_name: str):
 
 
 def build_index(settings: Settings, encoder=None, full: bool = False, progress: bool = False,
-                lock_wait: float = 0.0, index_kind: str | None = None) -> BuildSummary:
-    """Load, chunk, embed what changed, write a new build and switch to it. Returns a summary."""
+                lock_wait: float = 0.0, index_kind: str | None = None, documents: list[Document] | None = None,
+                sentence_vectors: bool = True) -> BuildSummary:
+    """Load, chunk, embed what changed, write a new build and switch to it. Returns a summary.
+
+    `documents` replaces loading from the source folders (benchmarks pass their corpus this way);
+    `sentence_vectors=False` stores zero sentence vectors (retrieval-only benchmarks).
+    """
     t0 = time.perf_counter()
     store = IndexStore(settings.index_path)
     summary = BuildSummary()
     with store.lock(wait=lock_wait):
         store.cleanup()
-        docs, warnings = load_documents(settings.source_paths, settings.root, settings.base_url)
+        if documents is None:
+            docs, warnings = load_documents(settings.source_paths, settings.root, settings.base_url)
+        else:
+            docs, warnings = documents, []
         summary.warnings = warnings
         summary.skipped = sum(1 for w in warnings if ": skipped," in w)
         if encoder is None:
@@ -135,7 +143,10 @@ def build_index(settings: Settings, encoder=None, full: bool = False, progress: 
             vecs = encoder.encode([t for _, t in to_embed_chunks], progress=progress, desc="chunks")
             for (i, _), v in zip(to_embed_chunks, vecs):
                 chunk_vecs[i] = v
-            vecs = encoder.encode([t for _, t in to_embed_sents], progress=progress, desc="sentences")
+            if sentence_vectors:
+                vecs = encoder.encode([t for _, t in to_embed_sents], progress=progress, desc="sentences")
+            else:
+                vecs = np.zeros((len(to_embed_sents), encoder.dim), np.float32)
             for (i, _), v in zip(to_embed_sents, vecs):
                 sent_vecs[i] = v
             dim = encoder.dim
