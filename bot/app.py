@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.admin", "bot.cogs.help")
 ANSWER_CACHE_SIZE = 512
+# Asks run in threads; a few at a time keep the GIL free enough for the gateway heartbeat.
+ASK_CONCURRENCY = 2
 ERROR_MESSAGE = "Sorry, something went wrong on my side. The details were logged for the maintainers."
 
 
@@ -77,6 +79,7 @@ class QABot(commands.Bot):
         self.rate_limiter = RateLimiter(settings.rate_limit_count, settings.rate_limit_seconds)
         self.answers: OrderedDict[int, Answer] = OrderedDict()
         self.reindex_lock = asyncio.Lock()
+        self.ask_slots = asyncio.Semaphore(ASK_CONCURRENCY)
         self._warmed = False
         # Dynamic items match custom ids like `qa:fb:up:42`, so buttons keep working after a restart.
         self.add_dynamic_items(*DYNAMIC_ITEMS)
@@ -144,7 +147,8 @@ class QABot(commands.Bot):
         """Ask the engine off the event loop and log the question; returns the answer and its id."""
         started = time.perf_counter()
         try:
-            answer = await self.engine.aask(question.strip())
+            async with self.ask_slots:
+                answer = await self.engine.aask(question.strip())
         except QabotError as exc:
             latency = (time.perf_counter() - started) * 1000
             await self._log(question, None, latency, channel, error=f"{type(exc).__name__}: {exc}")

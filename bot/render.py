@@ -71,10 +71,10 @@ def trim(text: str, limit: int) -> str:
 
 def escaped_trimmed(text: str, limit: int) -> str:
     """Escape `text`, trimming the source (not the escaped form) so the result fits in `limit`."""
-    out = escape(text)
     room = limit
+    out = escape(trim(text, room))
     while len(out) > limit and room > 0:
-        room -= len(out) - limit
+        room -= max(len(out) - limit, 1)
         out = escape(trim(text, max(room, 0)))
     return out[:limit]
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .search import Hit, SearchParams, search
 from .store import Build
-from .text import content_terms, stem, term_set, words
+from .text import STOPWORDS, content_terms, stem, term_set, words
 from .types import Answer, Quote
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
@@ -35,8 +35,8 @@ class AnswerParams:
     quote_ratio: float = 0.8  # extra quotes must score at least this share of the best
     list_ratio: float = 0.7
     abstain_below: float = 0.45  # replaced by calibration.json when present
-    coverage_weight: float = 0.5
     min_words: int = 6  # shorter sentences are extended with the next one
+    support_window_candidates: int = 30
 
 
 def load_calibration() -> dict:
@@ -48,6 +48,18 @@ def load_calibration() -> dict:
 
 def is_list_question(q: str) -> bool:
     return bool(LIST_Q.search(q))
+
+
+def name_terms(q: str) -> set[str]:
+    """Stemmed terms of capitalised words and numbers after the first word: what the question is about."""
+    out = set()
+    for i, tok in enumerate(re.findall(r"[^\W_][\w'’./-]*", q)):
+        if i > 0 and (tok[0].isupper() or tok[0].isdigit()):
+            for w in words(tok):
+                w = w.strip(".'-")
+                if w and w not in STOPWORDS:
+                    out.add(stem(w))
+    return out
 
 
 def head_terms(q: str) -> set[str]:
@@ -115,8 +127,6 @@ class Answerer:
         by_id = {r["id"]: r for r in rows}
         vecs = np.asarray(build.sent_vecs[np.array(sent_ids) - 1], dtype=np.float32)
         cos = vecs @ qvec.astype(np.float32)
-        # document-level coverage: how much of the question the best documents speak to at all
-        doc_cov: dict[int, float] = {}
         scored = []
         for sid, c in zip(sent_ids, cos):
             r = by_id[sid]
@@ -127,16 +137,37 @@ class Answerer:
             scored.append({"id": sid, "doc_id": r["doc_id"], "start": r["start"], "end": r["end"], "ord": r["ord"],
                            "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid]})
         scored.sort(key=lambda s: -s["score"])
-        for s in scored[:5]:
-            if s["doc_id"] not in doc_cov:
-                dt = build.doc_text(s["doc_id"])
-                meta = build.documents[s["doc_id"]]
-                st = term_set(dt + " " + (meta["title"] or ""))
-                doc_cov[s["doc_id"]] = sum(w for t, w in idf.items() if t in st) / total_idf
-        best = scored[0]
-        cov = max(doc_cov.values()) if doc_cov else 0.0
-        strength = best["score"] * (1 - self.p.coverage_weight + self.p.coverage_weight * cov) if qterms else 0.0
-        return {"sentences": scored, "strength": strength, "coverage": cov, "hits": hits, "qterms": qterms}
+        strength, cov = self._support(build, question, idf, scored[: self.p.support_window_candidates])
+        return {"sentences": scored, "strength": strength if qterms else 0.0, "coverage": cov, "hits": hits, "qterms": qterms}
+
+    def _support(self, build: Build, question: str, idf: dict, scored: list[dict]) -> tuple[float, float]:
+        """How well the best passage supports an answer: similarity plus the weaker of two coverages.
+
+        Question terms are split into names (capitalised words, numbers: what the question is about)
+        and the rest (what it asks about them). A window (the sentence, its neighbours and heading;
+        names may also match the document's title and date) must cover both: a passage about the
+        right bank that never mentions the code asked for, or one giving some other person's prison
+        sentence, supports no answer.
+        """
+        names = {t for t in name_terms(question) if t in idf}
+        rest = set(idf) - names
+        tn = sum(idf[t] for t in names)
+        tr = sum(idf[t] for t in rest)
+        best, best_cov = 0.0, 0.0
+        for s in scored:
+            text = build.doc_text(s["doc_id"])
+            meta = build.documents[s["doc_id"]]
+            nb = build.db.execute("select start, end from sentences where doc_id = ? and ord between ? and ?",
+                                  (s["doc_id"], s["ord"] - 1, s["ord"] + 1)).fetchall()
+            window = " ".join(text[a:b] for a, b in nb) + " " + s["heading"]
+            wt = term_set(window)
+            wt_names = wt | term_set((meta["title"] or "") + " " + (meta["date"] or ""))
+            cn = sum(idf[t] for t in names if t in wt_names) / tn if tn else 1.0
+            cr = sum(idf[t] for t in rest if t in wt) / tr if tr else 1.0
+            sup = s["cos"] + min(cn, cr)
+            if sup > best:
+                best, best_cov = sup, min(cn, cr)
+        return best, best_cov
 
     def _quote(self, build: Build, s: dict, closest: bool = False) -> Quote:
         meta = build.documents[s["doc_id"]]

@@ -111,6 +111,11 @@ def segment(text: str) -> list[tuple[str, object]]:
         if para_start is None:
             para_start = line_start
         prev_end = line_end
+        # a line that ends a sentence, or is wholly bold (a title), ends its paragraph: text files
+        # often put one paragraph per line; hard-wrapped lines end mid-sentence and continue
+        if re.search(r"[.!?:;\"”’)]$|^\*\*.*\*\*$|^__.*__$", stripped):
+            blocks.append(("para", (para_start, prev_end)))
+            para_start = None
     if para_start is not None:
         blocks.append(("para", (para_start, prev_end)))
     return blocks

@@ -26,6 +26,7 @@ class Settings:
     sources: tuple[str, ...] = ("docs_corpus", "seeds")
     index_dir: str = ".qabot"
     base_url: str = ""  # link for documents without a URL: base_url + relative path; "" = no link
+    encoder: str = "minilm"  # "minilm" (the bundled model) or "hash" (a fast fake, for tests of mechanics only)
     # answering
     max_quotes: int = 3
     max_list_quotes: int = 8

@@ -53,9 +53,9 @@ class Engine:
     @property
     def encoder(self):
         if self._encoder is None:
-            from .embedding import shared_encoder
+            from .embedding import HashEncoder, shared_encoder
 
-            self._encoder = shared_encoder()
+            self._encoder = HashEncoder() if self.settings.encoder == "hash" else shared_encoder()
         return self._encoder
 
     # ---- the build in service ------------------------------------------------------------

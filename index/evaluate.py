@@ -163,11 +163,13 @@ def run_eval(engine, path: str, as_json: bool = False, show_misses: bool = True)
     return 0
 
 
-def calibrate(engine, path: str, write: bool = True) -> dict:
-    """Pick the abstention threshold on evidence strength that best separates answerable from not.
+def calibrate(engine, path: str, write: bool = True, max_false_abstain: float = 0.10) -> dict:
+    """Pick the abstention threshold on evidence strength from a labelled question set.
 
-    The objective is balanced accuracy (abstain on unanswerable, answer the rest); among equally good
-    thresholds the midpoint of the widest gap is taken, so the choice does not hug one example.
+    Among thresholds whose false-abstention rate on answerable questions stays within
+    `max_false_abstain` (the project's target), take the one that abstains on the most unanswerable
+    questions (ties: the fewest false abstentions), placed in the middle of its gap between
+    neighbouring strengths so it does not hug one example.
     """
     from .answer import CALIBRATION_FILE, load_calibration
 
@@ -178,24 +180,25 @@ def calibrate(engine, path: str, write: bool = True) -> dict:
         q = item["question"]
         ev = engine.answerer.evidence(b, q, engine.embed_question(q))
         strengths.append((ev["strength"], item["type"] != "unanswerable"))
-    vals = sorted(s for s, _ in strengths)
-    cands = [vals[0] - 1e-3] + [(a + c) / 2 for a, c in zip(vals, vals[1:])] + [vals[-1] + 1e-3]
+    vals = sorted({round(s, 6) for s, _ in strengths})
     pos = [s for s, a in strengths if a]
     neg = [s for s, a in strengths if not a]
+    cands = [vals[0] - 1e-3] + [(x + y) / 2 for x, y in zip(vals, vals[1:])]
 
-    def objective(t):
-        tpr = np.mean([s >= t for s in pos]) if pos else 1.0
-        tnr = np.mean([s < t for s in neg]) if neg else 1.0
-        # false abstentions cost a little more than missed abstentions: a wrong "I don't know" hides an answer
-        return 0.55 * tpr + 0.45 * tnr
+    def rates(t):
+        far = float(np.mean([s < t for s in pos])) if pos else 0.0
+        tnr = float(np.mean([s < t for s in neg])) if neg else 1.0
+        return far, tnr
 
-    best = max(objective(t) for t in cands)
-    good = [t for t in cands if abs(objective(t) - best) < 1e-9]
-    threshold = float(np.median(good))
+    ok = [t for t in cands if rates(t)[0] <= max_false_abstain + 1e-9] or [cands[0]]
+    threshold = max(ok, key=lambda t: (rates(t)[1], -rates(t)[0], -t))
+    far, tnr = rates(threshold)
     cal = load_calibration()
     cal["abstain_below"] = round(threshold, 4)
     cal["calibrated_on"] = Path(path).name
     cal["n"] = len(items)
+    cal["dev_false_abstain_rate"] = round(far, 4)
+    cal["dev_abstain_accuracy"] = round(tnr, 4)
     cal["strengths"] = {"answerable_min": round(min(pos), 4) if pos else None, "unanswerable_max": round(max(neg), 4) if neg else None}
     if write:
         CALIBRATION_FILE.write_text(json.dumps(cal, indent=1) + "\n")

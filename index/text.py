@@ -25,6 +25,13 @@ def words(text: str) -> list[str]:
 
 def stem(word: str) -> str:
     """A light, deterministic suffix stripper; the same on both sides is all that matters."""
+    w = _strip_suffix(word)
+    if len(w) > 4 and w.endswith("e") and w.isalpha():
+        w = w[:-1]  # "sentence"/"sentenced" -> "sentenc", "airline(s)" -> "airlin"
+    return w
+
+
+def _strip_suffix(word: str) -> str:
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
@@ -32,7 +39,7 @@ def stem(word: str) -> str:
         return w
     for suf, rep in (("ies", "y"), ("sses", "ss"), ("ings", ""), ("ing", ""), ("edly", ""), ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
         if w.endswith(suf) and len(w) - len(suf) >= 3:
-            if suf == "s" and w.endswith("ss"):
+            if suf == "s" and (w.endswith("ss") or w.endswith("us") or w.endswith("is")):
                 continue
             if suf == "es" and not re.search(r"(ss|x|ch|sh|z)es$", w):
                 w = w[:-1]  # "sanctions"->"sanction" handled by "s"; "names"->"name"

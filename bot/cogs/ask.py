@@ -78,8 +78,14 @@ class Ask(commands.Cog):
         try:
             await interaction.followup.send(**kwargs)
         except discord.HTTPException:
-            # The user sees the "thinking…" state end without an answer; nothing else to do but log it.
             log.exception("could not send the answer for interaction %s", interaction.id)
+            # Best effort: replace "thinking…" with a short note rather than leave the user waiting.
+            try:
+                await interaction.edit_original_response(
+                    content="Sorry, I couldn't post the answer; please ask again.", allowed_mentions=render.NO_MENTIONS
+                )
+            except discord.HTTPException:
+                log.warning("could not tell the user either (interaction %s)", interaction.id)
 
     # ------------------------------------------------------------------ Q&A channel
 

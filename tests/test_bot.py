@@ -1,0 +1,363 @@
+"""The Discord bot end to end in SimCord, on the real engine, model and bundled corpus."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import discord
+import pytest
+import pytest_asyncio
+
+from bot import create_bot
+from index.activity import hash_user
+from index.config import load_settings
+from index.engine import Engine
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+CORPUS = Path(__file__).resolve().parent.parent / "docs_corpus"
+BANKS = "Which banks were sanctioned?"
+OFF_TOPIC = "What is the best recipe for chocolate cake?"
+
+
+def settings_for(root: Path, **changes):
+    return load_settings(env={}, root=root, sources=("docs_corpus",), **changes)
+
+
+def built_corpus(tmp_path_factory) -> Path:
+    """A copy of docs_corpus with its index, built once per test session (shared on disk by the bot tests)."""
+    base = tmp_path_factory.getbasetemp() / "bot-built-corpus"
+    if not (base / "built.ok").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir()
+        shutil.copytree(CORPUS, base / "docs_corpus")
+        Engine(settings_for(base)).ensure_index()
+        (base / "built.ok").write_text("ok")
+    return base
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """This module's own copy of the built corpus, so its activity log starts empty."""
+    target = tmp_path_factory.mktemp("bot-root")
+    shutil.copytree(built_corpus(tmp_path_factory), target, dirs_exist_ok=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def engine(root):
+    return Engine(settings_for(root))
+
+
+@pytest.fixture
+def settings(root):
+    return settings_for(root, rate_limit_count=50)
+
+
+@pytest.fixture
+def simcord_bot(settings, engine):
+    return create_bot(settings, engine)
+
+
+@pytest_asyncio.fixture
+async def world(simcord_env):
+    env = simcord_env
+    guild = env.create_guild("Team")
+    channel = guild.create_text_channel("general")
+    admins = guild.create_role("Admins", permissions=discord.Permissions(administrator=True))
+    alice = guild.add_member(env.create_user("alice"))
+    bob = guild.add_member(env.create_user("bob"))
+    boss = guild.add_member(env.create_user("boss"), roles=[admins])
+    await env.bot.tree.sync()
+    return SimpleNamespace(env=env, guild=guild, channel=channel, alice=alice, bob=bob, boss=boss, bot=env.bot)
+
+
+def deferred_with_thinking(env, result) -> bool:
+    """The interaction was first answered with "thinking…" (type 5), before any followup."""
+    token = result._interaction.token
+    callbacks = [r for r in env.http_requests if r.method == "POST" and r.path.endswith(f"/{token}/callback")]
+    return bool(callbacks) and (callbacks[0].json or {}).get("type") == 5
+
+
+def custom_ids(components) -> list[str]:
+    out = []
+    for row in components:
+        for c in row.get("components", []):
+            if c.get("custom_id"):
+                out.append(c["custom_id"])
+    return out
+
+
+def link_urls(components) -> list[str]:
+    return [c["url"] for row in components for c in row.get("components", []) if c.get("url")]
+
+
+def answer_id_of(message) -> int:
+    ids = [c for c in custom_ids(message.components) if c.startswith("qa:fb:up:")]
+    assert ids, message.components
+    return int(ids[0].rsplit(":", 1)[1])
+
+
+# ---------------------------------------------------------------------------- /ask
+
+
+async def test_ask_defers_then_answers_with_quote_and_link(world):
+    result = await world.alice.slash(world.channel, "ask", question=BANKS)
+
+    assert deferred_with_thinking(world.env, result)
+    assert not result.ephemeral
+    card = result.response.embeds[0]
+    assert card.title == BANKS
+    assert "do not answer" not in card.description
+    assert "Ryujong Credit Bank" in card.description
+    assert "home.treasury.gov" in card.description
+    assert card.footer.text.startswith("Index built ")
+    ids = custom_ids(result.response.components)
+    assert any(i.startswith("qa:fb:up:") for i in ids) and any(i.startswith("qa:fb:down:") for i in ids)
+    assert any(i.startswith("qa:more:") for i in ids)
+    assert any("home.treasury.gov" in u for u in link_urls(result.response.components))
+    assert result.response.message.mentions == [] and not result.response.message.mention_everyone
+
+
+async def test_ask_private_answer_is_ephemeral(world):
+    result = await world.alice.slash(world.channel, "ask", question=BANKS, private=True)
+
+    assert deferred_with_thinking(world.env, result) and result.ephemeral
+    assert "Ryujong Credit Bank" in result.response.embeds[0].description
+
+
+async def test_off_topic_question_abstains_with_closest_passages(world):
+    result = await world.alice.slash(world.channel, "ask", question=OFF_TOPIC)
+
+    card = result.response.embeds[0]
+    assert "documents do not answer" in card.description
+    assert 1 <= card.description.count("Closest passage") <= 3
+    assert not link_urls(result.response.components)  # no "source" buttons for a non-answer
+
+
+@pytest.mark.parametrize("question, expected", [("   ", "Please type a question"), ("why " * 300, "under 1000")])
+async def test_unusable_question_is_refused_privately_before_deferring(world, question, expected):
+    result = await world.alice.slash(world.channel, "ask", question=question)
+
+    assert not deferred_with_thinking(world.env, result)
+    assert result.ephemeral
+    assert expected in result.response.content
+
+
+async def test_question_without_searchable_words_gets_the_engines_advice(world):
+    result = await world.alice.slash(world.channel, "ask", question="?? !!")
+
+    assert "no words to search for" in result.response.content
+
+
+async def test_context_menu_answers_the_message_privately(world):
+    message = await world.alice.send(world.channel, BANKS)
+    assert world.channel.last_message.id == message.id  # not in a Q&A channel and no mention: no reply
+
+    result = await world.bob.context_menu(world.channel, "Ask the docs", message)
+
+    assert deferred_with_thinking(world.env, result) and result.ephemeral
+    assert "Ryujong Credit Bank" in result.response.embeds[0].description
+
+
+# ---------------------------------------------------------------------------- Q&A channel
+
+
+async def test_mention_is_answered_as_a_reply(world):
+    me = world.bot.user
+    message = await world.alice.send(world.channel, f"<@{me.id}> {BANKS}")
+
+    reply = world.channel.last_message
+    assert reply.author.id == me.id
+    assert reply.reference is not None and reply.reference.message_id == message.id
+    assert "Ryujong Credit Bank" in reply.embeds[0].description
+    assert reply.embeds[0].title == BANKS  # the mention is not part of the question
+
+
+async def test_qa_channel_questions_are_answered_and_bots_ignored(world):
+    qa = world.guild.create_text_channel("ask-the-docs")
+    world.bot.settings = world.bot.settings.with_(qa_channel_ids=(qa.id,))
+    other_bot = world.guild.add_member(world.env.create_user("otherbot", bot=True))
+
+    sent = await other_bot.send(qa, BANKS)
+    assert qa.last_message.id == sent.id  # a bot's message gets no answer
+
+    await world.alice.send(qa, BANKS)
+    reply = qa.last_message
+    assert reply.author.id == world.bot.user.id
+    assert "Ryujong Credit Bank" in reply.embeds[0].description
+
+    count = len(qa.history())
+    await world.alice.send(world.channel, "just chatting, no question for the bot")
+    assert len(qa.history()) == count
+
+
+async def test_answer_in_thread_when_configured(world):
+    qa = world.guild.create_text_channel("threads")
+    world.bot.settings = world.bot.settings.with_(qa_channel_ids=(qa.id,), answer_in_thread=True)
+
+    await world.alice.send(qa, BANKS)
+
+    threads = qa.threads
+    assert len(threads) == 1
+    assert "Ryujong Credit Bank" in threads[0].last_message.embeds[0].description
+
+
+# ---------------------------------------------------------------------------- buttons
+
+
+async def test_feedback_is_stored_once_per_user_and_can_change(world, engine):
+    before = engine.activity.stats()
+    result = await world.alice.slash(world.channel, "ask", question=BANKS)
+    message = result.response.message
+    answer_id = answer_id_of(result.response)
+
+    up = await world.alice.click(message, custom_id=f"qa:fb:up:{answer_id}")
+    assert up.ephemeral and "Thanks" in up.response.content
+    await world.alice.click(message, custom_id=f"qa:fb:down:{answer_id}")
+    await world.bob.click(message, custom_id=f"qa:fb:up:{answer_id}")
+
+    after = engine.activity.stats()
+    assert after["upvotes"] - before["upvotes"] == 1
+    assert after["downvotes"] - before["downvotes"] == 1
+    stored = engine.activity.get_answer(answer_id)
+    assert stored["question"] == BANKS
+    assert any("Ryujong Credit Bank" in q["text"] for q in stored["quotes"])
+    import sqlite3
+
+    with sqlite3.connect(engine.activity.path) as db:
+        votes = dict(db.execute("select user_hash, vote from feedback where answer_id = ?", [answer_id]).fetchall())
+    assert votes == {hash_user(world.alice.id): -1, hash_user(world.bob.id): 1}
+
+
+async def test_more_passages_are_shown_privately(world):
+    result = await world.alice.slash(world.channel, "ask", question=BANKS)
+    answer_id = answer_id_of(result.response)
+
+    more = await world.bob.click(result.response.message, custom_id=f"qa:more:{answer_id}")
+
+    assert more.ephemeral
+    embed = more.response.embeds[0]
+    assert embed.title.startswith("More passages")
+    assert embed.description.startswith(">")
+
+
+async def test_buttons_work_after_restart(world, settings, engine):
+    result = await world.alice.slash(world.channel, "ask", question=BANKS)
+    message = result.response.message
+    answer_id = answer_id_of(result.response)
+    before = engine.activity.stats()
+
+    await world.env.restart_bot()
+    vote = await world.bob.click(message, custom_id=f"qa:fb:down:{answer_id}")
+    assert "Thanks" in vote.response.content
+    assert engine.activity.stats()["downvotes"] == before["downvotes"] + 1
+
+    # A brand-new bot process knows nothing in memory: "More passages" comes from the activity log.
+    await world.env.restart_bot(create_bot(settings, engine))
+    more = await world.bob.click(message, custom_id=f"qa:more:{answer_id}")
+    assert more.ephemeral and more.response.embeds[0].description.startswith(">")
+    again = await world.alice.slash(world.channel, "ask", question=BANKS)
+    assert "Ryujong Credit Bank" in again.response.embeds[0].description
+
+
+# ---------------------------------------------------------------------------- /sources, /stats, /help
+
+
+async def test_sources_pages_with_buttons(world, engine):
+    total = len(engine.sources())
+    result = await world.alice.slash(world.channel, "sources")
+
+    assert result.ephemeral
+    first = result.response.embeds[0]
+    assert f"({total})" in first.title
+    assert first.footer.text == "Page 1 of 3"
+    assert first.description.count("\n") == 9  # ten documents per page
+    assert "https://" in first.description
+
+    await world.alice.click(result.response.message, label="Next ▶")
+    second = result.response.embeds[0]
+    assert second.footer.text == "Page 2 of 3"
+    assert second.description != first.description
+
+    await world.alice.click(result.response.message, label="◀ Previous")
+    assert result.response.embeds[0].footer.text == "Page 1 of 3"
+
+
+async def test_sources_filter(world):
+    result = await world.alice.slash(world.channel, "sources", filter="mitre")
+
+    embed = result.response.embeds[0]
+    assert "(3)" in embed.title
+    assert embed.footer.text == "Page 1 of 1"
+    assert not custom_ids(result.response.components)
+
+
+async def test_stats_and_help(world):
+    await world.alice.slash(world.channel, "ask", question=BANKS)
+    await world.alice.slash(world.channel, "ask", question=OFF_TOPIC)
+
+    stats = await world.alice.slash(world.channel, "stats")
+    fields = {f.name: f.value for f in stats.response.embeds[0].fields}
+    assert fields["Documents"] == "27"
+    assert int(fields["Questions"]) >= 2 and int(fields["Not answered"]) >= 1
+    assert "👍" in fields["Feedback"]
+
+    help_ = await world.alice.slash(world.channel, "help")
+    assert help_.ephemeral and "/ask" in help_.response.embeds[0].fields[0].value
+
+
+async def test_every_command_has_descriptions(simcord_bot):
+    for command in simcord_bot.tree.get_commands():
+        if isinstance(command, discord.app_commands.Command):
+            assert command.description and command.description != "…", command.name
+            for param in command.parameters:
+                assert param.description and param.description != "…", (command.name, param.name)
+
+
+# ---------------------------------------------------------------------------- limits and errors
+
+
+async def test_rate_limit_answers_privately_and_resets(world):
+    world.bot.settings = world.bot.settings.with_(rate_limit_count=2, rate_limit_seconds=30)
+    world.bot.rate_limiter.count = 2
+
+    for _ in range(2):
+        ok = await world.alice.slash(world.channel, "ask", question=BANKS)
+        assert deferred_with_thinking(world.env, ok)
+    limited = await world.alice.slash(world.channel, "ask", question=BANKS)
+    assert not deferred_with_thinking(world.env, limited) and limited.ephemeral
+    assert "Try again in" in limited.response.content
+
+    other = await world.bob.slash(world.channel, "ask", question=BANKS)  # the limit is per user
+    assert deferred_with_thinking(world.env, other)
+
+    await world.env.advance_time(31)
+    again = await world.alice.slash(world.channel, "ask", question=BANKS)
+    assert deferred_with_thinking(world.env, again)
+
+
+async def test_failed_followup_is_logged_and_the_bot_keeps_answering(world, caplog):
+    world.env.inject_error("POST", "/webhooks/*", status=500)
+
+    with caplog.at_level(logging.ERROR, logger="bot"):
+        failed = await world.alice.slash(world.channel, "ask", question=BANKS)
+    assert deferred_with_thinking(world.env, failed) and failed.followups == []
+    assert "couldn't post the answer" in failed.response.content
+    assert any("could not send the answer" in r.getMessage() for r in caplog.records)
+
+    result = await world.alice.slash(world.channel, "ask", question=BANKS)
+    assert "Ryujong Credit Bank" in result.response.embeds[0].description
+
+
+# ---------------------------------------------------------------------------- member without permission
+
+
+async def test_reindex_refused_for_a_member(world):
+    result = await world.alice.slash(world.channel, "reindex")
+
+    assert not deferred_with_thinking(world.env, result) and result.ephemeral
+    assert "only administrators" in result.response.content

@@ -1,0 +1,75 @@
+"""The local preview page in a real browser: /ask on the bundled corpus, saved as a PNG to look at.
+
+Playwright drives Debian's `chromium` through `executable_path` (`playwright install` cannot download
+browsers here). Set QABOT_SCREENSHOT=path.png to keep the picture.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import simcord
+from bot import create_bot
+from bot.run import start_preview_world
+from index.config import load_settings
+from index.engine import Engine
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+CORPUS = Path(__file__).resolve().parent.parent / "docs_corpus"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def settings_for(root: Path, **changes):
+    return load_settings(env={}, root=root, sources=("docs_corpus",), **changes)
+
+
+def built_corpus(tmp_path_factory) -> Path:
+    """The bundled corpus with its index, built once per session and shared on disk with test_bot.py."""
+    base = tmp_path_factory.getbasetemp() / "bot-built-corpus"
+    if not (base / "built.ok").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir()
+        shutil.copytree(CORPUS, base / "docs_corpus")
+        Engine(settings_for(base)).ensure_index()
+        (base / "built.ok").write_text("ok")
+    return base
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+async def test_preview_page_shows_an_answer_card(tmp_path_factory, tmp_path):
+    playwright_api = pytest.importorskip("playwright.async_api", reason="needs simcord[screenshot]")
+    root = tmp_path_factory.mktemp("bot-preview-root")
+    shutil.copytree(built_corpus(tmp_path_factory), root, dirs_exist_ok=True)
+    settings = settings_for(root)
+    bot = create_bot(settings, Engine(settings))
+    png = Path(os.environ.get("QABOT_SCREENSHOT") or tmp_path / "answer-card.png")
+
+    async with simcord.run(bot, settle_timeout=120) as env:
+        channel, you = await start_preview_world(env)
+        result = await you.slash(channel, "ask", question="Which banks were sanctioned?")
+        assert "Ryujong Credit Bank" in result.response.embeds[0].description
+        assert "do not answer" not in result.response.embeds[0].description
+        async with env.preview(channel, viewers=[you], layout="channel", display="fixed",
+                               width=1000, height=900) as preview:
+            async with playwright_api.async_playwright() as p:
+                browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+                try:
+                    page = await browser.new_page(viewport={"width": 1000, "height": 900})
+                    await page.goto(preview.url)
+                    await page.get_by_text("Ryujong Credit Bank").first.wait_for(timeout=30_000)
+                    await page.wait_for_timeout(500)  # fonts and layout settle
+                    png.parent.mkdir(parents=True, exist_ok=True)
+                    await page.screenshot(path=str(png), full_page=True)
+                    body = await page.inner_text("body")
+                finally:
+                    await browser.close()
+
+    assert png.stat().st_size > 10_000
+    assert "Which banks were sanctioned?" in body
+    assert "Index built" in body
+    print(f"answer card screenshot: {png}")
