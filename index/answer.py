@@ -28,15 +28,20 @@ HEAD_NOUN = re.compile(r"^\s*(?:which|what)\s+((?:[\w-]+\s+){0,2}?[\w-]+?)(?:\s+
 
 @dataclass(frozen=True)
 class AnswerParams:
-    candidates: int = 8  # chunks whose sentences are scored
+    candidates: int = 10  # chunks whose sentences are scored
     w_cos: float = 0.6
-    w_lex: float = 0.4
+    w_lex: float = 0.5
     w_rank: float = 0.15
     quote_ratio: float = 0.8  # extra quotes must score at least this share of the best
     list_ratio: float = 0.7
     abstain_below: float = 0.45  # replaced by calibration.json when present
     min_words: int = 6  # shorter sentences are extended with the next one
     support_window_candidates: int = 30
+    lead_doc_extra: int = 4
+    dup_cosine: float = 0.8
+    dup_cosine_named: float = 0.55
+    dup_score_ratio: float = 0.85
+    w_head: float = 0.15  # bonus for naming the kind of thing asked for ("which banks" -> "... Bank")
 
 
 def load_calibration() -> dict:
@@ -93,7 +98,7 @@ class Answerer:
         if params is None:
             params = AnswerParams(**{k: v for k, v in cal.get("params", {}).items() if k in AnswerParams.__dataclass_fields__})
         self.p = params
-        self.sp = search_params or SearchParams()
+        self.sp = search_params or SearchParams(per_doc=3, diverse_top=max(10, params.candidates))
         self.max_quotes = max_quotes
         self.max_list_quotes = max_list_quotes
 
@@ -105,6 +110,9 @@ class Answerer:
         if not hits:
             return {"sentences": [], "strength": 0.0, "hits": hits}
         top = hits[: self.p.candidates]
+        # the best-matching document is read more fully than the others (diversity caps it above)
+        lead = hits[0].doc_id
+        top += [h for h in hits[self.p.candidates:] if h.doc_id == lead][: self.p.lead_doc_extra]
         n = max(build.n_chunks, 1)
         df = build.doc_freq(qterms)
         idf = {t: math.log((n + 1) / (df[t] + 0.5)) for t in qterms}
@@ -134,6 +142,8 @@ class Answerer:
             st = term_set(text + " " + heading_of[sid])
             lex = sum(w for t, w in idf.items() if t in st) / total_idf
             score = self.p.w_cos * float(c) + self.p.w_lex * lex + self.p.w_rank * prior[sid]
+            if heads and heads & term_set(text):
+                score += self.p.w_head
             scored.append({"id": sid, "doc_id": r["doc_id"], "start": r["start"], "end": r["end"], "ord": r["ord"],
                            "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid]})
         scored.sort(key=lambda s: -s["score"])
@@ -198,10 +208,51 @@ class Answerer:
         listy = is_list_question(question)
         limit = self.max_list_quotes if listy else self.max_quotes
         ratio = self.p.list_ratio if listy else self.p.quote_ratio
-        chosen = self._pick(scored, limit, scored[0]["score"] * ratio)
+        chosen = self._prefer_originals(build, scored, self._pick(scored, limit, scored[0]["score"] * ratio))
         more = [s for s in self._pick(scored, limit + 6, 0.0) if s not in chosen][:6]
         return Answer(question, False, [self._quote(build, s) for s in chosen], more=[self._quote(build, s) for s in more],
                       build_id=build.build_id, built_at=build.built_at)
+
+    def _prefer_originals(self, build: Build, scored: list[dict], chosen: list[dict]) -> list[dict]:
+        """When several documents say the same thing, quote the earliest-dated one (undated last).
+
+        News coverage and later releases repeat an original announcement; the original is the
+        source a reader should check. Only near-repeats (sentence vectors at cosine >= dup_cosine)
+        that score close to the chosen quote are swapped in.
+        """
+        if not chosen:
+            return chosen
+        pool = [s for s in scored[:40] if s["score"] >= chosen[-1]["score"] * self.p.dup_score_ratio]
+        if len(pool) < 2:
+            return chosen
+        vecs = np.asarray(build.sent_vecs[np.array([s["id"] for s in pool]) - 1], dtype=np.float32)
+        index = {s["id"]: i for i, s in enumerate(pool)}
+        date = lambda s: build.documents[s["doc_id"]]["date"] or "9999"
+        terms = {s["id"]: term_set(build.doc_text(s["doc_id"])[s["start"]:s["end"]]) for s in pool}
+        df = build.doc_freq(sorted(set().union(*terms.values())))
+        rare_max = max(3, 0.05 * build.n_chunks)
+        rare = {sid: {t for t in ts if 0 < df.get(t, 0) <= rare_max and len(t) > 2} for sid, ts in terms.items()}
+
+        def repeats(s, c, sim):
+            """Same statement: close in meaning and naming mostly the same rare things."""
+            rc, rs = rare[c["id"]], rare[s["id"]]
+            shared = len(rc & rs) / min(len(rc), len(rs)) if rc and rs else 0.0
+            return sim >= self.p.dup_cosine or (sim >= self.p.dup_cosine_named and shared >= 0.5)
+        out, used = [], set()
+        for c in chosen:
+            best = c
+            if c["id"] in index:
+                sims = vecs @ vecs[index[c["id"]]]
+                for s, sim in zip(pool, sims):
+                    if (s["doc_id"] != c["doc_id"] and repeats(s, c, sim) and s["score"] >= c["score"] * self.p.dup_score_ratio
+                            and date(s) < date(best)):
+                        best = s
+            if best["id"] in used:
+                best = c
+            if best["id"] not in used:
+                out.append(best)
+                used.add(best["id"])
+        return out
 
     @staticmethod
     def _pick(scored: list[dict], limit: int, floor: float, spread: bool = False) -> list[dict]:
