@@ -67,6 +67,27 @@ def name_terms(q: str) -> set[str]:
     return out
 
 
+def acronym_groups(q: str) -> dict[str, set[str]]:
+    """Initialisms a passage may use for runs of question words: 'date of birth' -> 'dob'."""
+    toks = [w.strip(".'-") for w in words(q)]
+    out: dict[str, set[str]] = {}
+    for n in (2, 3, 4):
+        for i in range(len(toks) - n + 1):
+            run = toks[i:i + n]
+            if not all(t.isalpha() for t in run) or run[0] in STOPWORDS or run[-1] in STOPWORDS:
+                continue
+            out.setdefault("".join(t[0] for t in run), set()).update(stem(t) for t in run if t not in STOPWORDS)
+    return out
+
+
+def expand_acronyms(terms: set[str], groups: dict[str, set[str]]) -> set[str]:
+    """A passage that uses an initialism also covers the words it stands for."""
+    for a, ts in groups.items():
+        if a in terms:
+            terms = terms | ts
+    return terms
+
+
 def head_terms(q: str) -> set[str]:
     """The kind of thing asked for: 'which banks were…' -> {'bank'}."""
     m = HEAD_NOUN.search(q)
@@ -119,6 +140,8 @@ class Answerer:
         for t in heads & set(idf):
             idf[t] *= 1.5
         total_idf = sum(idf.values()) or 1.0
+        acr = {a: ts for a, ts in acronym_groups(question).items() if a not in idf}
+        acr = {a: ts for a, ts in acr.items() if build.doc_freq([a])[a] > 0}
         ids = [h.chunk_id for h in top]
         marks = ",".join("?" * len(ids))
         chunks = {r["id"]: r for r in build.query(f"select id, doc_id, first_sent, last_sent, heading from chunks where id in ({marks})", ids)}
@@ -139,7 +162,7 @@ class Answerer:
         for sid, c in zip(sent_ids, cos):
             r = by_id[sid]
             text = build.doc_text(r["doc_id"])[r["start"]:r["end"]]
-            st = term_set(text + " " + heading_of[sid])
+            st = expand_acronyms(term_set(text + " " + heading_of[sid]), acr)
             lex = sum(w for t, w in idf.items() if t in st) / total_idf
             score = self.p.w_cos * float(c) + self.p.w_lex * lex + self.p.w_rank * prior[sid]
             if heads and heads & term_set(text):
@@ -147,10 +170,10 @@ class Answerer:
             scored.append({"id": sid, "doc_id": r["doc_id"], "start": r["start"], "end": r["end"], "ord": r["ord"],
                            "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid]})
         scored.sort(key=lambda s: -s["score"])
-        strength, cov = self._support(build, question, idf, scored[: self.p.support_window_candidates])
+        strength, cov = self._support(build, question, idf, scored[: self.p.support_window_candidates], acr)
         return {"sentences": scored, "strength": strength if qterms else 0.0, "coverage": cov, "hits": hits, "qterms": qterms}
 
-    def _support(self, build: Build, question: str, idf: dict, scored: list[dict]) -> tuple[float, float]:
+    def _support(self, build: Build, question: str, idf: dict, scored: list[dict], acr: dict) -> tuple[float, float]:
         """How well the best passage supports an answer: similarity plus the weaker of two coverages.
 
         Question terms are split into names (capitalised words, numbers: what the question is about)
@@ -170,7 +193,7 @@ class Answerer:
             nb = build.db.execute("select start, end from sentences where doc_id = ? and ord between ? and ?",
                                   (s["doc_id"], s["ord"] - 1, s["ord"] + 1)).fetchall()
             window = " ".join(text[a:b] for a, b in nb) + " " + s["heading"]
-            wt = term_set(window)
+            wt = expand_acronyms(term_set(window), acr)
             wt_names = wt | term_set((meta["title"] or "") + " " + (meta["date"] or ""))
             cn = sum(idf[t] for t in names if t in wt_names) / tn if tn else 1.0
             cr = sum(idf[t] for t in rest if t in wt) / tr if tr else 1.0
