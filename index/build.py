@@ -21,7 +21,7 @@ from .types import BuildSummary, Document
 
 log = logging.getLogger(__name__)
 
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 
 
 def chunk_embed_text(title: str, heading: str, text: str) -> str:

@@ -14,7 +14,7 @@ BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*(\s+)(?=[\"'“‘(\[]?[A-Z0-9]
 ABBREV = {
     "u.s", "e.o", "mr", "mrs", "ms", "dr", "no", "nos", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
     "sep", "sept", "oct", "nov", "dec", "inc", "ltd", "co", "corp", "st", "vs", "e.g", "i.e", "a.k.a",
-    "u.n", "u.k", "d.c", "jr", "sr", "gen", "col", "lt", "sgt", "rep", "sen", "gov", "dept", "fig",
+    "u.n", "u.k", "d.c", "f.k.a", "n.k.a", "f/k/a", "a/k/a", "jr", "sr", "gen", "col", "lt", "sgt", "rep", "sen", "gov", "dept", "fig",
     "approx", "est", "etc", "al", "p", "pp", "vol", "art", "sec", "para", "u.s.c", "r.o.k", "d.p.r.k",
 }
 MAX_SENTENCE = 900
@@ -43,7 +43,7 @@ def _split_long(text: str, start: int, end: int) -> list[tuple[int, int]]:
     out = []
     while end - start > MAX_SENTENCE:
         window = text[start:start + MAX_SENTENCE]
-        cut = max(window.rfind("; "), window.rfind(". "))
+        cut = window.rfind("; ")  # not ". ": inside an over-long sentence that is usually an abbreviation
         if cut < MAX_SENTENCE // 3:
             cut = window.rfind(", ")
         if cut < MAX_SENTENCE // 3:
