@@ -38,6 +38,7 @@ class AnswerParams:
     min_words: int = 6  # shorter sentences are extended with the next one
     support_window_candidates: int = 30
     lead_doc_extra: int = 4
+    w_date: float = 0.1  # bonus for documents dated when the question says ("the March 2026 action")
     dup_cosine: float = 0.8
     dup_cosine_named: float = 0.55
     dup_score_ratio: float = 0.85
@@ -88,6 +89,24 @@ def expand_acronyms(terms: set[str], groups: dict[str, set[str]]) -> set[str]:
     return terms
 
 
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
+
+
+def question_dates(q: str) -> tuple[set[str], set[int]]:
+    """Years and months a question mentions ("the March 2026 action" -> {"2026"}, {3})."""
+    years = set(re.findall(r"\b(?:19|20)\d\d\b", q))
+    months = {i + 1 for i, m in enumerate(MONTHS) if re.search(rf"\b{m}\b", q, re.I)} if years else set()
+    return years, months
+
+
+def date_words(date: str | None) -> str:
+    """A document date as words a question may use: '2025-11-04' -> '2025 november 4'."""
+    m = re.match(r"(\d{4})-(\d{2})(?:-(\d{2}))?", date or "")
+    if not m:
+        return ""
+    return " ".join([m.group(1), MONTHS[int(m.group(2)) - 1] if 1 <= int(m.group(2)) <= 12 else "", str(int(m.group(3) or 0) or "")])
+
+
 def head_terms(q: str) -> set[str]:
     """The kind of thing asked for: 'which banks were…' -> {'bank'}."""
     m = HEAD_NOUN.search(q)
@@ -128,6 +147,7 @@ class Answerer:
         hits = search(build, question, qvec, self.sp, k=self.p.candidates + 12)
         qterms = content_terms(question)
         heads = head_terms(question)
+        years, months = question_dates(question)
         if not hits:
             return {"sentences": [], "strength": 0.0, "hits": hits}
         top = hits[: self.p.candidates]
@@ -167,6 +187,8 @@ class Answerer:
             score = self.p.w_cos * float(c) + self.p.w_lex * lex + self.p.w_rank * prior[sid]
             if heads and heads & term_set(text):
                 score += self.p.w_head
+            if years and self._date_matches(build.documents[r["doc_id"]]["date"], years, months):
+                score += self.p.w_date
             scored.append({"id": sid, "doc_id": r["doc_id"], "start": r["start"], "end": r["end"], "ord": r["ord"],
                            "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid]})
         scored.sort(key=lambda s: -s["score"])
@@ -194,7 +216,7 @@ class Answerer:
                                   (s["doc_id"], s["ord"] - 1, s["ord"] + 1)).fetchall()
             window = " ".join(text[a:b] for a, b in nb) + " " + s["heading"]
             wt = expand_acronyms(term_set(window), acr)
-            wt_names = wt | term_set((meta["title"] or "") + " " + (meta["date"] or ""))
+            wt_names = wt | term_set((meta["title"] or "") + " " + date_words(meta["date"]))
             cn = sum(idf[t] for t in names if t in wt_names) / tn if tn else 1.0
             cr = sum(idf[t] for t in rest if t in wt) / tr if tr else 1.0
             sup = s["cos"] + min(cn, cr)
@@ -235,6 +257,13 @@ class Answerer:
         more = [s for s in self._pick(scored, limit + 6, 0.0) if s not in chosen][:6]
         return Answer(question, False, [self._quote(build, s) for s in chosen], more=[self._quote(build, s) for s in more],
                       build_id=build.build_id, built_at=build.built_at)
+
+    @staticmethod
+    def _date_matches(date: str | None, years: set[str], months: set[int]) -> bool:
+        """The document is dated in a year (and month, if given) that the question names."""
+        if not date or date[:4] not in years:
+            return False
+        return not months or (len(date) >= 7 and date[5:7].isdigit() and int(date[5:7]) in months)
 
     def _prefer_originals(self, build: Build, scored: list[dict], chosen: list[dict]) -> list[dict]:
         """When several documents say the same thing, quote the earliest-dated one (undated last).
