@@ -260,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.batch:
             args.json = True
         elif not args.question:
-            parser.parse_args(["ask", "--help"])
+            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            sub.choices["ask"].print_help(sys.stderr)
+            print("\nqabot: no question given; ask something like: qabot ask \"Which banks were sanctioned?\"", file=sys.stderr)
+            return EXIT_BAD_QUESTION
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -17,7 +17,7 @@ from .types import Document
 
 log = logging.getLogger(__name__)
 
-LOADER_VERSION = "1"
+LOADER_VERSION = "2"  # 2: a link followed by a note in parentheses keeps the link
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_FRONT_MATTER = 64 * 1024
@@ -237,6 +237,8 @@ def load_file(path: Path, root: Path, base_url: str = "") -> Document:
         fields = {"markdown": load_markdown, "text": load_text, "html": load_html}[kind](raw, name)
     rel = os.path.relpath(path, root).replace(os.sep, "/")
     url = fields.get("url")
+    if url and (m := re.match(r"(\S+)\s+\([^()]*\)$", url)):
+        url = m.group(1)  # "https://… (advisory PDF)": a link followed by a note
     if url and not re.match(r"https?://[^\s/$.?#].\S*$", url):
         url = None  # never a broken link
     if not url and base_url:

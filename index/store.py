@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 DATA_FILES = ("db.sqlite", "chunks.faiss", "chunk_vecs.npy", "sent_vecs.npy")
-EXACT_MAX_CHUNKS = 200_000  # above this an HNSW index is built; exact search below
+EXACT_MAX_CHUNKS = 150_000  # exact search up to this many chunks; IVF-PQ with exact re-ranking above
+RERANK_DEPTH = 256  # candidates an approximate index returns for exact re-ranking (at least 4x k)
 
 
 def sha256_file(path: Path) -> str:
@@ -53,21 +54,49 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_faiss_index(vectors: np.ndarray, ids: np.ndarray, kind: str | None = None):
-    """Exact inner-product search for small indexes, HNSW above EXACT_MAX_CHUNKS."""
+def make_faiss_index(vectors: np.ndarray, ids: np.ndarray, kind: str | None = None, exact_max: int | None = None):
+    """The chunk index and its kind, chosen by size.
+
+    "flat": exact inner product, up to `exact_max` (EXACT_MAX_CHUNKS) chunks.
+    "ivfpq": above that, an inverted file of product-quantized codes (48 bytes a vector at 384
+    dims) whose RERANK_DEPTH candidates Build.dense re-ranks exactly with the stored float32
+    vectors: little memory (about 60 MB at a million chunks) and a build of minutes on two cores,
+    where HNSW takes far longer. "hnsw" is still available on request."""
     import faiss
 
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 384
-    kind = kind or ("flat" if len(ids) <= EXACT_MAX_CHUNKS else "hnsw")
+    limit = EXACT_MAX_CHUNKS if exact_max is None else exact_max
+    kind = kind or ("flat" if len(ids) <= limit else "ivfpq")
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    ids = np.asarray(ids, dtype=np.int64)
+    if kind == "ivfpq" and len(ids):
+        n = len(ids)
+        nlist = int(max(1, min(4 * np.sqrt(n), n // 40, 2048)))  # capped: training stays minutes on 2 cores
+        m = next(mm for mm in (48, 32, 24, 16, 12, 8, 6, 4, 3, 2, 1) if dim % mm == 0 and dim // mm <= 16 or mm == 1)
+        nbits = int(max(4, min(8, np.floor(np.log2(max(n, 16) / 4)))))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = 10
+        rng = np.random.default_rng(0)
+        n_train = min(n, max(64 * nlist, 2 ** nbits * 40), 200_000)
+        sample = x[np.sort(rng.choice(n, n_train, replace=False))] if n_train < n else x
+        index.train(sample)
+        index.quantizer_trains_alone = 0
+        for i in range(0, n, 200_000):  # in slices: bounded temporary memory
+            index.add_with_ids(x[i:i + 200_000], ids[i:i + 200_000])
+        index.nprobe = int(min(nlist, max(16, nlist // 48)))  # stored with the index
+        index.parallel_mode = 0
+        return index, kind
     if kind == "hnsw":
         base = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         base.hnsw.efConstruction = 80
         base.hnsw.efSearch = 128
     else:
+        kind = "flat" if kind == "ivfpq" else kind  # an empty corpus
         base = faiss.IndexFlatIP(dim)
     index = faiss.IndexIDMap2(base)
     if len(ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        index.add_with_ids(x, ids)
     return index, kind
 
 
@@ -138,10 +167,23 @@ class Build:
         return int(self.manifest["counts"]["chunks"])
 
     def dense(self, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top-k chunk ids by cosine; an approximate index's candidates are re-ranked exactly."""
         if self.faiss.ntotal == 0:
             return []
-        scores, ids = self.faiss.search(np.asarray(qvec, dtype=np.float32).reshape(1, -1), min(k, self.faiss.ntotal))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # per calling thread: one question gains nothing from more, and spinning threads hurt
+        q = np.asarray(qvec, dtype=np.float32).reshape(1, -1)
+        if self.manifest.get("index_type") != "ivfpq":
+            scores, ids = self.faiss.search(q, min(k, self.faiss.ntotal))
+            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        _, cand = self.faiss.search(q, min(max(RERANK_DEPTH, 4 * k), self.faiss.ntotal))
+        cand = np.sort(cand[0][cand[0] >= 0])  # ascending rows read the memory-mapped vectors in order
+        if not len(cand):
+            return []
+        exact = np.asarray(self.chunk_vecs[cand - 1], dtype=np.float32) @ q[0]
+        top = np.argsort(-exact, kind="stable")[:k]
+        return [(int(cand[j]), float(exact[j])) for j in top]
 
     def keyword(self, match: str, k: int) -> list[tuple[int, float]]:
         """FTS5 BM25 over chunk text, heading and title; `match` must be a safe FTS5 expression."""
@@ -180,7 +222,11 @@ class IndexStore:
         return raw[0], raw[1]
 
     def exists(self) -> bool:
-        return self.pointer() is not None
+        """True when there is a CURRENT pointer, even a damaged one (opening it then says what is wrong)."""
+        try:
+            return self.pointer() is not None
+        except CorruptIndexError:
+            return True
 
     def read_manifest(self, verify: bool = True) -> tuple[Path, dict]:
         ptr = self.pointer()
@@ -254,7 +300,20 @@ class IndexStore:
             fh.close()
 
     def new_build_dir(self) -> tuple[str, Path]:
-        build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        # ids sort in build order (cleanup relies on it): never at or before the newest existing build
+        stamp = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+        try:
+            names = [p.name.removeprefix(".tmp-") for p in self.builds.iterdir()] if self.builds.is_dir() else []
+        except OSError:
+            names = []
+        for n in names:
+            try:
+                seen = datetime.strptime(n.split("-")[0], "%Y%m%dT%H%M%S")
+            except ValueError:
+                continue
+            if seen >= stamp:
+                stamp = seen + timedelta(seconds=1)
+        build_id = stamp.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         tmp = self.builds / f".tmp-{build_id}"
         try:
             tmp.mkdir(parents=True)
@@ -287,13 +346,20 @@ class IndexStore:
         removed = []
         if not self.builds.is_dir():
             return removed
-        current = (self.pointer() or ("", ""))[0]
+        try:
+            current = (self.pointer() or ("", ""))[0]
+        except CorruptIndexError:
+            current = ""  # a damaged pointer must not stop the build that repairs it
         for p in self.path.glob("CURRENT.tmp-*"):
             p.unlink(missing_ok=True)
         finished = sorted((p for p in self.builds.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
         stale = [p for p in self.builds.iterdir() if p.name.startswith(".tmp-")]
-        old = [p for p in finished[:-keep] if p.name != current] if keep else []
-        for p in stale + old:
+        # a finished build newer than the current one was never switched to (a build killed between
+        # rename and pointer switch): nobody can be reading it
+        orphans = [p for p in finished if current and p.name > current]
+        others = [p for p in finished if p.name != current and p not in orphans]
+        old = (others[:-(keep - 1)] if keep > 1 else others) if keep else []
+        for p in stale + orphans + old:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p.name)
         return removed
@@ -336,4 +402,7 @@ def write_build_files(tmp: Path, db_rows: dict, chunk_vecs: np.ndarray, sent_vec
         raise BuildError(f"writing the new build failed ({exc})") from None
     except sqlite3.OperationalError as exc:
         raise BuildError(f"cannot write the new build's database in {tmp.parent} ({exc})") from None
+    except RuntimeError as exc:  # faiss.write_index reports a failed write (disk full, read-only) this way
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BuildError(f"cannot write the new build's FAISS index in {tmp.parent} ({first})") from None
     return kind

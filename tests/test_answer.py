@@ -1,0 +1,139 @@
+"""Answers from the real corpus with the real model: verbatim quotes, links, abstention, safe queries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import DEV_SET, ROOT, require_shared
+
+from index.answer import is_list_question, text_fragment_link
+from index.errors import QuestionError
+from index.types import Answer
+
+QUESTION = "Which banks were sanctioned?"
+
+
+def assert_faithful(engine, answer: Answer):
+    """Every quote is verbatim in the file it names, at its offsets, with that document's own link."""
+    b = engine.build()
+    docs = {d["path"]: d for d in b.documents.values()}
+    for q in answer.quotes + answer.more:
+        assert q.text, q
+        assert q.text in (ROOT / q.doc).read_text(encoding="utf-8-sig"), (q.doc, q.text)
+        meta = docs[q.doc]
+        assert b.doc_text(meta["id"])[q.start:q.end] == q.text
+        assert q.title == meta["title"] and q.date == meta["date"]
+        if meta["url"]:
+            assert q.url.startswith(meta["url"]), (q.url, meta["url"])  # never a forged link
+        else:
+            assert q.url is None
+
+
+def test_which_banks_were_sanctioned(engine):
+    a = engine.ask(QUESTION)
+    assert not a.abstained
+    ryujong = [q for q in a.quotes if "Ryujong Credit Bank" in q.text]
+    assert ryujong, [q.text for q in a.quotes]
+    assert any(q.url and q.url.startswith("https://home.treasury.gov/") for q in ryujong), [q.url for q in ryujong]
+    assert any(q.url and "#:~:text=" in q.url for q in a.quotes)  # deep links to the sentence
+    assert 1 <= len(a.quotes) <= engine.settings.max_list_quotes
+    assert_faithful(engine, a)
+
+
+def test_every_dev_set_quote_is_verbatim(engine):
+    path = require_shared(DEV_SET)
+    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    answered = 0
+    for row in rows:
+        a = engine.ask(row["question"])
+        assert_faithful(engine, a)
+        answered += not a.abstained
+        for q in a.quotes:
+            assert q.closest == a.abstained
+    assert answered >= len(rows) // 2
+
+
+def test_out_of_corpus_question_abstains(engine):
+    a = engine.ask("What is the boiling point of tungsten?")
+    assert a.abstained
+    assert 1 <= len(a.quotes) <= 3 and all(q.closest for q in a.quotes)
+    out = a.to_json()
+    assert out["abstained"] is True and all(q["closest"] is True for q in out["quotes"])
+    assert_faithful(engine, a)
+
+
+@pytest.mark.parametrize("q", [
+    'What did "Lazarus Group steal?',
+    "Which bank* were sanctioned?",
+    "NEAR(Lazarus Bybit) theft?",
+    "what's the Sinbad mixer?",
+    "Lazarus AND OR NOT Kimsuky",
+    "title:Treasury sanctions?",
+    "^Ryujong bank",
+    "((who was indicted",
+    "who was indicted))",
+    "'; drop table chunks; --",
+    'Robert"); DROP TABLE documents;--',
+    "bank OR OR OR",
+    "NEAR NEAR NEAR",
+    "chunks_fts MATCH 'x'",
+    "{Lazarus} [Bybit] <hack>",
+    "Ryujong + Credit - Bank : ?",
+    "a.k.a. KMCTC e.o. 13810",
+    "it-worker laptop-farm 'knoot'",
+])
+def test_fts5_and_sql_syntax_never_raises(engine, q):
+    a = engine.ask(q)
+    assert isinstance(a, Answer)
+    assert_faithful(engine, a)
+
+
+@pytest.mark.parametrize("q, says", [
+    ("", "empty"),
+    ("   \t\n ", "empty"),
+    ("\x00\x01\x02\x1b", "empty"),
+    ("x" * 5000, "under"),
+    ("Which banks? " * 400, "under"),
+    ("what is the", "no words"),
+    ("?!?", "no words"),
+    ("the of and to", "no words"),
+])
+def test_unusable_questions_get_a_helpful_message(engine, q, says):
+    with pytest.raises(QuestionError) as ei:
+        engine.ask(q)
+    msg = str(ei.value)
+    assert says in msg and len(msg) > 20, msg
+    assert "Traceback" not in msg
+
+
+def test_control_characters_are_cleaned(engine):
+    a = engine.ask("Which\x00 banks\x07 were\u200b sanctioned?\x1b")
+    assert "\x00" not in a.question and not a.abstained
+    assert_faithful(engine, a)
+
+
+def test_list_question_detection():
+    assert is_list_question("Which banks were sanctioned?")
+    assert is_list_question("What are the aliases of Lazarus?")
+    assert not is_list_question("Who is John K. Hurley?")
+
+
+def test_text_fragment_links():
+    assert text_fragment_link(None, "x", "markdown", None) is None
+    assert text_fragment_link("https://a.org/p", "Short sentence here.", "markdown", None) == \
+        "https://a.org/p#:~:text=Short%20sentence%20here."
+    long = "one two three four five six seven eight nine ten"
+    assert text_fragment_link("https://a.org/p", long, "html", None) == \
+        "https://a.org/p#:~:text=one%20two%20three%20four,seven%20eight%20nine%20ten"
+    assert text_fragment_link("https://a.org/p#sec", "Hi there.", "html", None) == "https://a.org/p#sec:~:text=Hi%20there."
+    assert text_fragment_link("https://a.org/f.pdf#x", "Hi.", "pdf", 3) == "https://a.org/f.pdf#page=3"
+
+
+def test_answer_json_shape(engine):
+    out = engine.ask(QUESTION).to_json()
+    assert set(out) == {"question", "abstained", "quotes", "took_ms"}
+    for q in out["quotes"]:
+        assert set(q) >= {"text", "doc", "title", "url", "date", "score"}
+        assert set(q) <= {"text", "doc", "title", "url", "date", "score", "closest"}

@@ -1,0 +1,143 @@
+"""Incremental rebuilds with the real model (starting from a copy of the session index, so only the
+changed documents cost embedding time), plus build edge cases with the hash encoder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+from index.build import build_index
+from index.embedding import Encoder
+from index.engine import Engine
+from index.errors import BuildError, IndexMismatchError
+from index.store import Build, IndexStore
+
+SB0302 = "docs_corpus/2025-11-04_treasury_sb0302_dprk-bankers-cybercrime-it-worker-funds.md"
+QUESTION = "Which banks were sanctioned?"
+
+
+@pytest.fixture()
+def real_copy(engine, corpus_copy):
+    """An Engine over a writable corpus copy whose index starts as a copy of the session's real-model index."""
+    shutil.copytree(engine.settings.index_path, corpus_copy.index_path, ignore=shutil.ignore_patterns("lock", "activity.sqlite*"))
+    return Engine(corpus_copy, encoder=engine.encoder)
+
+
+def doc_vectors(b: Build, path: str) -> np.ndarray:
+    did = next(i for i, d in b.documents.items() if d["path"] == path)
+    ids = [r["id"] for r in b.query("select id from chunks where doc_id = ? order by ord", (did,))]
+    return np.asarray(b.chunk_vecs[np.array(ids) - 1])
+
+
+def test_nothing_changed_keeps_build_and_touch_is_not_a_change(real_copy):
+    eng = real_copy
+    n = len(eng.build().documents)
+    first = eng.build().build_id
+    os.utime(eng.settings.root / SB0302, (time.time() + 100, time.time() + 100))  # touched, same bytes
+    s = eng.rebuild()
+    assert not s.switched and s.build_id == first
+    assert (s.added, s.changed, s.removed, s.unchanged, s.embedded_chunks) == (0, 0, 0, n, 0)
+    assert s.seconds < 3, s.seconds
+
+
+def test_no_change_rebuild_does_not_load_the_model(real_copy):
+    enc = Encoder()
+    s = build_index(real_copy.settings, enc)
+    assert not s.switched and not enc.loaded
+    # and as the CLI, in a fresh process: torch is never even imported
+    code = ("import sys, json; from index.cli import main; rc = main(['--index-dir', sys.argv[1], 'index', '--json', '-q']); "
+            "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules, 'st': 'sentence_transformers' in sys.modules}))")
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", code, str(real_copy.settings.index_path)], cwd=real_copy.settings.root,
+                       capture_output=True, text=True, timeout=120)
+    wall = time.monotonic() - t0
+    lines = r.stdout.strip().splitlines()
+    summary, flags = json.loads(lines[0]), json.loads(lines[-1])
+    assert flags == {"rc": 0, "torch": False, "st": False}, r.stderr
+    assert summary["switched"] is False and summary["seconds"] < 3
+    print(f"no-change rebuild: {summary['seconds']:.2f} s in the build, {wall:.2f} s for the whole process")
+
+
+def test_changed_document_only_its_chunks_are_embedded(real_copy):
+    eng = real_copy
+    old = eng.build()
+    n = len(old.documents)
+    path = eng.settings.root / SB0302
+    path.write_text(path.read_text(encoding="utf-8") + "\nThe Zorblax Credit Union was also designated today.\n", encoding="utf-8")
+    s = eng.rebuild()
+    assert s.switched and (s.added, s.changed, s.removed, s.unchanged) == (0, 1, 0, n - 1)
+    new = eng.build()
+    assert new.build_id == s.build_id
+    did = next(i for i, d in new.documents.items() if d["path"] == SB0302)
+    n_doc_chunks = new.query("select count(*) as c from chunks where doc_id = ?", (did,))[0]["c"]
+    assert s.embedded_chunks == n_doc_chunks and s.chunks == new.manifest["counts"]["chunks"]
+    # unchanged documents kept their vectors exactly; the changed one got fresh ones
+    other = "docs_corpus/mitre-attack_g0032_lazarus-group.md"
+    assert np.array_equal(doc_vectors(old, other), doc_vectors(new, other))
+    assert np.allclose(np.linalg.norm(doc_vectors(new, SB0302), axis=1), 1.0, atol=1e-3)
+    a = eng.ask("Which credit union was also designated?")
+    assert any("Zorblax" in q.text for q in a.quotes + a.more)
+
+
+def test_deleted_document_is_gone_from_answers(real_copy):
+    eng = real_copy
+    before = eng.ask(QUESTION)
+    assert any(q.doc == SB0302 for q in before.quotes + before.more)
+    (eng.settings.root / SB0302).unlink()
+    s = eng.rebuild()
+    assert s.switched and s.removed == 1 and s.embedded_chunks == 0
+    after = eng.ask(QUESTION)
+    assert after.build_id == s.build_id
+    assert all(q.doc != SB0302 for q in after.quotes + after.more)
+    assert SB0302 not in [d["path"] for d in eng.sources()]
+
+
+def test_added_document(real_copy):
+    eng = real_copy
+    p = eng.settings.root / "docs_corpus" / "2026-01-01_new_note.md"
+    p.write_text("---\ntitle: A New Note\nurl: https://example.org/new\n---\n\nThe Quuxbank of Pyongyang was named in a new note.\n")
+    s = eng.rebuild()
+    assert s.switched and s.added == 1 and s.embedded_chunks == 1
+    a = eng.ask("What was the Quuxbank of Pyongyang named in?")
+    assert any(q.doc == "docs_corpus/2026-01-01_new_note.md" and q.url.startswith("https://example.org/new") for q in a.quotes)
+
+
+def test_full_rebuild_reembeds_everything(corpus_copy, hash_encoder):
+    first = build_index(corpus_copy, hash_encoder)
+    assert first.embedded_chunks == first.chunks
+    again = build_index(corpus_copy, hash_encoder, full=True)
+    assert again.switched and again.embedded_chunks == again.chunks and again.added == first.added
+
+
+def test_warnings_and_skips_counted(corpus_copy, hash_encoder):
+    (corpus_copy.root / "docs_corpus" / "broken.md").write_bytes(b"\x00\x01binary")
+    s = build_index(corpus_copy, hash_encoder)
+    assert s.skipped == 1 and any("docs_corpus/broken.md: skipped" in w for w in s.warnings)
+    assert "1 skipped" in s.line()
+
+
+def test_no_documents_is_a_clear_error(tmp_path, hash_encoder):
+    from index.config import Settings
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "empty.md").write_text("")
+    with pytest.raises(BuildError, match="no documents"):
+        build_index(Settings(root=tmp_path, sources=("docs",), index_dir="idx"), hash_encoder)
+    assert not IndexStore(tmp_path / "idx").exists()
+
+
+def test_model_mismatch_says_rebuild(corpus_copy, hash_encoder, engine):
+    build_index(corpus_copy, hash_encoder)
+    eng = Engine(corpus_copy, encoder=engine.encoder)
+    with pytest.raises(IndexMismatchError) as ei:
+        eng.ask(QUESTION)
+    assert "qabot index --full" in ei.value.hint
