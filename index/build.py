@@ -45,6 +45,17 @@ def _previous(store: IndexStore, encoder_name: str):
     return build
 
 
+def _discard(store: IndexStore, build_id: str, tmp) -> None:
+    """Remove a failed build's folder, renamed or not, unless the pointer already names it."""
+    store_mod.shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        named = (store.pointer() or ("", ""))[0]
+    except Exception:
+        named = ""
+    if named != build_id:
+        store_mod.shutil.rmtree(store.builds / build_id, ignore_errors=True)
+
+
 def build_index(settings: Settings, encoder=None, full: bool = False, progress: bool = False,
                 lock_wait: float = 0.0, index_kind: str | None = None, documents: list[Document] | None = None,
                 sentence_vectors: bool = True) -> BuildSummary:
@@ -167,10 +178,10 @@ def build_index(settings: Settings, encoder=None, full: bool = False, progress: 
             }
             store.commit(build_id, tmp, manifest)
         except BuildError:
-            store_mod.shutil.rmtree(tmp, ignore_errors=True)
+            _discard(store, build_id, tmp)
             raise
         except OSError as exc:
-            store_mod.shutil.rmtree(tmp, ignore_errors=True)
+            _discard(store, build_id, tmp)
             raise BuildError(f"cannot write the new build in {store.builds} ({exc.strerror or exc})") from None
         store.cleanup()
         summary.chunks = len(rows["chunks"])
