@@ -20,6 +20,18 @@ class TokenMissingError(QabotError):
     hint = "set DISCORD_TOKEN (see docs/DISCORD.md), or try `qabot preview`, which needs none"
 
 
+class TokenRejectedError(QabotError):
+    """Discord refused the configured token."""
+
+    hint = "check DISCORD_TOKEN: reset the token on the Bot page of the Discord Developer Portal (see docs/DISCORD.md)"
+
+
+class IntentsMissingError(QabotError):
+    """The bot asked for a privileged intent that is not enabled for it."""
+
+    hint = "enable the Message Content intent on the Bot page of the Discord Developer Portal (see docs/DISCORD.md)"
+
+
 def _token(settings: Settings) -> str:
     if not settings.discord_token:
         raise TokenMissingError("DISCORD_TOKEN is not set")
@@ -34,10 +46,16 @@ def run_bot(settings: Settings | None = None) -> None:
     token = _token(settings)
     bot = create_bot(settings)
     root = logging.getLogger()
-    if root.handlers:
-        bot.run(token, log_handler=None)
-    else:
-        bot.run(token, log_level=logging.INFO)
+    # Discord's own login errors become short messages (no traceback); none of them carries the token.
+    try:
+        if root.handlers:
+            bot.run(token, log_handler=None)
+        else:
+            bot.run(token, log_level=logging.INFO)
+    except discord.LoginFailure:
+        raise TokenRejectedError("Discord rejected the bot token") from None
+    except discord.PrivilegedIntentsRequired:
+        raise IntentsMissingError("Discord refused the Message Content intent") from None
 
 
 def sync_global(settings: Settings | None = None) -> list[str]:

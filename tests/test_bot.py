@@ -13,30 +13,14 @@ import pytest_asyncio
 
 from bot import create_bot
 from index.activity import hash_user
-from index.config import load_settings
 from index.engine import Engine
+
+from botkit import answer_id_of, built_corpus, custom_ids, deferred_with_thinking, settings_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-CORPUS = Path(__file__).resolve().parent.parent / "docs_corpus"
 BANKS = "Which banks were sanctioned?"
 OFF_TOPIC = "What is the best recipe for chocolate cake?"
-
-
-def settings_for(root: Path, **changes):
-    return load_settings(env={}, root=root, sources=("docs_corpus",), **changes)
-
-
-def built_corpus(tmp_path_factory) -> Path:
-    """A copy of docs_corpus with its index, built once per test session (shared on disk by the bot tests)."""
-    base = tmp_path_factory.getbasetemp() / "bot-built-corpus"
-    if not (base / "built.ok").exists():
-        shutil.rmtree(base, ignore_errors=True)
-        base.mkdir()
-        shutil.copytree(CORPUS, base / "docs_corpus")
-        Engine(settings_for(base)).ensure_index()
-        (base / "built.ok").write_text("ok")
-    return base
 
 
 @pytest.fixture(scope="module")
@@ -75,30 +59,8 @@ async def world(simcord_env):
     return SimpleNamespace(env=env, guild=guild, channel=channel, alice=alice, bob=bob, boss=boss, bot=env.bot)
 
 
-def deferred_with_thinking(env, result) -> bool:
-    """The interaction was first answered with "thinking…" (type 5), before any followup."""
-    token = result._interaction.token
-    callbacks = [r for r in env.http_requests if r.method == "POST" and r.path.endswith(f"/{token}/callback")]
-    return bool(callbacks) and (callbacks[0].json or {}).get("type") == 5
-
-
-def custom_ids(components) -> list[str]:
-    out = []
-    for row in components:
-        for c in row.get("components", []):
-            if c.get("custom_id"):
-                out.append(c["custom_id"])
-    return out
-
-
 def link_urls(components) -> list[str]:
     return [c["url"] for row in components for c in row.get("components", []) if c.get("url")]
-
-
-def answer_id_of(message) -> int:
-    ids = [c for c in custom_ids(message.components) if c.startswith("qa:fb:up:")]
-    assert ids, message.components
-    return int(ids[0].rsplit(":", 1)[1])
 
 
 # ---------------------------------------------------------------------------- /ask

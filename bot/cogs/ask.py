@@ -61,7 +61,12 @@ class Ask(commands.Cog):
         if problem:
             await send_private(interaction, problem)
             return
-        await interaction.response.defer(thinking=True, ephemeral=private)
+        try:
+            await interaction.response.defer(thinking=True, ephemeral=private)
+        except discord.HTTPException:
+            # Discord lost the interaction (or is failing): nothing can be shown to the user now.
+            log.warning("could not acknowledge the question (interaction %s)", interaction.id, exc_info=True)
+            return
         try:
             answer, answer_id = await self.bot.answer(question, channel=channel)
         except IndexUnavailableError as exc:
