@@ -32,6 +32,9 @@ from .errors import BuildError, BuildLockedError, CorruptIndexError, IndexMismat
 
 log = logging.getLogger(__name__)
 
+# FTS5 column weights for text, heading, title. A title match counts most: a title names what the
+# whole document is about (chosen on SciFact's train split, see docs/BENCHMARKS.md).
+BM25_WEIGHTS = "1.0, 0.5, 3.0"
 FORMAT_VERSION = 1
 DATA_FILES = ("db.sqlite", "chunks.faiss", "chunk_vecs.npy", "sent_vecs.npy")
 EXACT_MAX_CHUNKS = 150_000  # exact search up to this many chunks; IVF-PQ with exact re-ranking above
@@ -190,7 +193,7 @@ class Build:
         if not match:
             return []
         rows = self.db.execute(
-            "select rowid, bm25(chunks_fts, 1.0, 0.5, 0.3) as s from chunks_fts where chunks_fts match ? order by s limit ?",
+            f"select rowid, bm25(chunks_fts, {BM25_WEIGHTS}) as s from chunks_fts where chunks_fts match ? order by s limit ?",
             (match, k),
         ).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
