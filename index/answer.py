@@ -23,6 +23,9 @@ LIST_Q = re.compile(
     r"(?:which|what)\s+(?:[\w-]+\s+){0,2}?[\w-]+(?:s|es|ies)\b|how many\b.*\band\b)",
     re.I,
 )
+# "Which mixer appears both as X … and as Y …?": two facts that must meet in one name.
+BOTH_Q = re.compile(r"^(?P<ask>.*?)\bboth\s+(?P<a>.+?)\s+and\s+(?:also\s+)?(?P<b>.+?)\s*\??\s*$", re.I | re.S)
+NAME_RUN = re.compile(r"\b[A-Z][\w.'’-]*[\w](?:\s+(?:of\s+|the\s+|for\s+)?[A-Z][\w.'’-]*[\w])*")
 HEAD_NOUN = re.compile(r"^\s*(?:which|what)\s+((?:[\w-]+\s+){0,2}?[\w-]+?)(?:\s+(?:was|were|is|are|did|does|do|had|has|have)\b|\s+\w+ed\b|\?|$)", re.I)
 
 
@@ -43,6 +46,7 @@ class AnswerParams:
     dup_cosine_named: float = 0.55
     dup_score_ratio: float = 0.85
     w_head: float = 0.15  # bonus for naming the kind of thing asked for ("which banks" -> "... Bank")
+    bridge_candidates: int = 12  # sentences per half of a "both X and Y" question searched for a shared name
 
 
 def load_calibration() -> dict:
@@ -113,6 +117,29 @@ def head_terms(q: str) -> set[str]:
     if not m:
         return set()
     return {stem(w) for w in words(m.group(1)) if len(w) > 2}
+
+
+def question_parts(q: str) -> tuple[str, str] | None:
+    """The two halves of a "both X and Y" question, each with the question's ask ("Which mixer appears")."""
+    m = BOTH_Q.match(q)
+    if not m or len(words(m["a"])) < 3 or len(words(m["b"])) < 3:
+        return None
+    ask = m["ask"].strip()
+    return f"{ask} {m['a'].strip()}", f"{ask} {m['b'].strip()}"
+
+
+def names_in(text: str, exclude: set[str]) -> set[str]:
+    """Capitalised names in a sentence (runs like 'Tornado Cash'), minus those made only of question words."""
+    out = set()
+    for m in NAME_RUN.finditer(text):
+        name = m.group(0)
+        if m.start() == 0 or text[m.start() - 2:m.start()].strip() in (".", "!", "?"):
+            if len(name.split()) == 1:
+                continue  # a sentence's first word is capitalised anyway
+        ts = {stem(w) for w in words(name) if w not in STOPWORDS}
+        if ts and not ts <= exclude:
+            out.add(" ".join(name.split()))
+    return out
 
 
 def text_fragment_link(url: str | None, sentence: str, kind: str, page: int | None) -> str | None:
@@ -242,7 +269,44 @@ class Answerer:
         return Quote(text=text, doc=meta["path"], title=meta["title"], url=text_fragment_link(meta["url"], text, meta["kind"], page),
                      date=meta["date"], score=s["score"], start=start, end=end, heading=s["heading"], closest=closest)
 
-    def answer(self, build: Build, question: str, qvec: np.ndarray) -> Answer:
+    def _bridge(self, build: Build, question: str, embed) -> list[dict]:
+        """For "both X and Y" questions: two sentences, one for each half, that name the same thing.
+
+        Each half is searched on its own; its sentences come from the documents of its three best
+        sentences. A shared name must be specific (its rarest word in few chunks: not "OFAC" or
+        "U.S." in a corpus about sanctions) and, when the question asks for a kind of thing ("which
+        mixer"), sentences naming that kind come first. Returns [] when nothing qualifies; the
+        question is then answered as usual.
+        """
+        parts = question_parts(question)
+        if parts is None or embed is None:
+            return []
+        exclude = term_set(question)
+        heads = head_terms(question)
+        common = max(3, int(0.05 * build.n_chunks))
+        sides = []
+        for part in parts:
+            scored = self.evidence(build, part, embed(part))["sentences"]
+            docs = {s["doc_id"] for s in scored[:3]}
+            sides.append([(s, names_in(build.doc_text(s["doc_id"])[s["start"]:s["end"]], exclude))
+                          for s in scored[: self.p.bridge_candidates] if s["doc_id"] in docs])
+        best = None
+        for ra, (a, names_a) in enumerate(sides[0]):
+            for rb, (b, names_b) in enumerate(sides[1]):
+                if a["id"] == b["id"]:
+                    continue
+                for name in names_a & names_b:
+                    df = build.doc_freq(list(term_set(name)))
+                    if not df or min(df.values()) > common:
+                        continue
+                    named = not heads or all(heads & term_set(build.doc_text(s["doc_id"])[s["start"]:s["end"]]) for s in (a, b))
+                    key = (not named, ra + rb, name)
+                    if best is None or key < best[0]:
+                        best = (key, a, b)
+        return [] if best is None else [best[1], best[2]]
+
+    def answer(self, build: Build, question: str, qvec: np.ndarray, embed=None) -> Answer:
+        """`embed` (question -> vector) lets a two-part question be searched half by half."""
         ev = self.evidence(build, question, qvec)
         scored = ev["sentences"]
         threshold = load_calibration().get("abstain_below", self.p.abstain_below)
@@ -254,6 +318,10 @@ class Answerer:
         limit = self.max_list_quotes if listy else self.max_quotes
         ratio = self.p.list_ratio if listy else self.p.quote_ratio
         chosen = self._prefer_originals(build, scored, self._pick(scored, limit, scored[0]["score"] * ratio))
+        bridge = self._bridge(build, question, embed)
+        if bridge:
+            ids = {s["id"] for s in bridge}
+            chosen = (bridge + [s for s in chosen if s["id"] not in ids])[:self.max_quotes]
         more = [s for s in self._pick(scored, limit + 6, 0.0) if s not in chosen][:6]
         return Answer(question, False, [self._quote(build, s) for s in chosen], more=[self._quote(build, s) for s in more],
                       build_id=build.build_id, built_at=build.built_at)

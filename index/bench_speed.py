@@ -634,12 +634,9 @@ def main(args) -> int:
     out["loop_lag_ms"] = lag["loop_lag_ms"]
     out["loop_lag"] = lag
     say(f"  largest 10 ms ticker delay {lag['loop_lag_ms']} ms over {lag['wall_s']} s ({lag['ticks']} ticks; idle machine noise {lag.get('idle_lag_ms')} ms)")
-    if not getattr(args, "no_txtai", False):
-        import importlib.util
-
-        out["txtai"] = ("installed, but the speed comparison is not implemented yet" if importlib.util.find_spec("txtai")
-                        else "not installed (pip install -e '.[bench]'): no same-run txtai comparison")
-        say(f"txtai: {out['txtai']}")
+    out["txtai"] = ("txtai's build time and query latency are measured beside ours, in one run on the same "
+                    "SciFact texts and model, by `qabot bench beir DIR` (docs/BENCHMARKS.md)")
+    say(f"txtai: {out['txtai']}")
     out["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     out["targets"] = check_targets(out)
     if as_json:

@@ -111,7 +111,7 @@ class Engine:
         t0 = time.perf_counter()
         q = check_question(question, self.settings.max_question_chars)
         build = self.build()  # captured once: a reload during this ask does not affect it
-        answer = self.answerer.answer(build, q, self.embed_question(q))
+        answer = self.answerer.answer(build, q, self.embed_question(q), embed=self.embed_question)
         answer.question = q
         answer.took_ms = (time.perf_counter() - t0) * 1000
         return answer

@@ -137,3 +137,34 @@ def test_answer_json_shape(engine):
     for q in out["quotes"]:
         assert set(q) >= {"text", "doc", "title", "url", "date", "score"}
         assert set(q) <= {"text", "doc", "title", "url", "date", "score", "closest"}
+
+
+def test_both_questions_are_split_in_two_halves():
+    from index.answer import question_parts
+
+    a, b = question_parts("Which mixer appears both in the Sinbad press release and in the case about the Atlanta theft?")
+    assert a == "Which mixer appears in the Sinbad press release"
+    assert b == "Which mixer appears in the case about the Atlanta theft"
+    assert question_parts("Were both banks sanctioned?") is None  # halves too short to search on their own
+    assert question_parts("Which banks were sanctioned?") is None
+
+
+def test_names_in_a_sentence_skip_question_words_and_sentence_starts():
+    from index.answer import names_in
+    from index.text import term_set
+
+    text = "To hide the money, Kim Kwang Jin used the mixer Tornado Cash and sent it to the Lazarus Group."
+    assert names_in(text, term_set("Which mixer did the Lazarus Group use?")) == {"Kim Kwang Jin", "Tornado Cash"}
+
+
+def test_a_both_question_quotes_the_name_the_two_documents_share(engine):
+    """The answer to "which X is in both A and B" is a name found in one sentence for A and one for B."""
+    q = ("Which mixer is named both in Treasury's Sinbad press release and in the DOJ case about North Korean "
+         "IT workers who stole virtual currency from a blockchain company in Atlanta?")
+    ans = engine.ask(q)
+    assert not ans.abstained
+    first, second = ans.quotes[:2]
+    assert "Tornado Cash" in first.text and "Tornado Cash" in second.text
+    assert first.doc != second.doc
+    assert "sinbad" in first.doc and "doj" in second.doc
+    assert len(ans.quotes) <= 3
