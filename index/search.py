@@ -15,11 +15,32 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .store import BM25_WEIGHTS, Build
-from .text import fts_query
+from .text import fts_terms, stem
 
-# Up to this many chunks, a candidate's BM25 score is read from one pass over all matching rows
-# (a few ms); above it, FTS5 looks the candidates up by rowid, which does not grow with the corpus.
-FULL_SCAN_MAX = 200_000
+# Up to this many chunks, every candidate's BM25 score is read from one pass over all matching rows
+# (5 ms at 7,600 chunks, 110 ms at 100,000); above it, a candidate outside BM25's list counts as
+# the list's lowest score.
+FULL_SCAN_MAX = 20_000
+# Above this many chunks, the keyword query keeps only the question's rarest words: an OR of common
+# words matches most of a large corpus, and FTS5 must score every match.
+PRUNE_ABOVE = 20_000
+PRUNED_TERMS = 5
+MATCH_BUDGET = 30_000  # rarest words first, until their chunk counts add up to this (at least one word)
+
+
+def keyword_query(build: Build, question: str) -> str:
+    """The FTS5 MATCH expression for a question: an OR of its words, the rarest few on a large index."""
+    terms = fts_terms(question)
+    if build.n_chunks > PRUNE_ABOVE and len(terms) > PRUNED_TERMS:
+        df = build.doc_freq(list({stem(t) for t in terms}))
+        keep, total = set(), 0
+        for t in sorted(terms, key=lambda t: (df.get(stem(t), 0), terms.index(t)))[:PRUNED_TERMS]:
+            if keep and total + df.get(stem(t), 0) > MATCH_BUDGET:
+                break
+            keep.add(t)
+            total += df.get(stem(t), 0)
+        terms = [t for t in terms if t in keep]
+    return " OR ".join('"' + t + '"' for t in terms)
 
 
 @dataclass
@@ -124,7 +145,7 @@ def diversify(hits: list[Hit], doc_of: dict[int, int], per_doc: int, top: int) -
 
 
 def exact_scores(build: Build, qvec: np.ndarray, match: str, ids: list[int]) -> tuple[dict[int, float], dict[int, float]]:
-    """Cosine (stored chunk vectors) and BM25 (FTS5, restricted to these rows) for every candidate.
+    """Cosine (stored chunk vectors) and BM25 (one FTS5 pass over the matches) for every candidate.
 
     A candidate that matches no query term has no BM25 score and is left out of the second dict.
     """
@@ -137,24 +158,18 @@ def exact_scores(build: Build, qvec: np.ndarray, match: str, ids: list[int]) -> 
     cos[order] = vecs @ np.asarray(qvec, dtype=np.float32)
     dense = {int(c): float(s) for c, s in zip(arr, cos)}
     bm25: dict[int, float] = {}
-    if match and build.n_chunks <= FULL_SCAN_MAX:
+    if match:
         wanted = set(dense)
         rows = build.db.execute(f"select rowid, bm25(chunks_fts, {BM25_WEIGHTS}) from chunks_fts where chunks_fts match ?",
                                 (match,)).fetchall()
         bm25 = {int(r[0]): -float(r[1]) for r in rows if r[0] in wanted}
-    elif match:
-        marks = ",".join("?" * len(ids))
-        rows = build.db.execute(
-            f"select rowid, bm25(chunks_fts, {BM25_WEIGHTS}) from chunks_fts where chunks_fts match ? and rowid in ({marks})",
-            [match, *ids]).fetchall()
-        bm25 = {int(r[0]): -float(r[1]) for r in rows}
     return dense, bm25
 
 
 def search(build: Build, question: str, qvec: np.ndarray | None, p: SearchParams = SearchParams(),
            mode: str = "hybrid", k: int = 20) -> list[Hit]:
     """Top chunks for a question. mode: "hybrid", "dense" or "bm25"."""
-    match = fts_query(question) if mode in ("hybrid", "bm25") else ""
+    match = keyword_query(build, question) if mode in ("hybrid", "bm25") else ""
     dense = build.dense(qvec, p.depth) if mode in ("hybrid", "dense") and qvec is not None else []
     bm25 = build.keyword(match, p.depth) if match else []
     if mode == "dense":
@@ -163,8 +178,8 @@ def search(build: Build, question: str, qvec: np.ndarray | None, p: SearchParams
         hits = [Hit(c, s, bm25_rank=r) for r, (c, s) in enumerate(bm25)]
     elif p.fusion == "convex" and dense and bm25:
         ids = list(dict.fromkeys([c for c, _ in dense] + [c for c, _ in bm25]))
-        ed, eb = exact_scores(build, qvec, match, ids)
-        hits = fuse(dense, bm25, p, ed, eb)
+        ed, eb = exact_scores(build, qvec, match if build.n_chunks <= FULL_SCAN_MAX else "", ids)
+        hits = fuse(dense, bm25, p, ed, eb if build.n_chunks <= FULL_SCAN_MAX else None)
     else:
         hits = fuse(dense, bm25, p)
     hits = hits[: max(k, p.diverse_top) * 3]

@@ -69,15 +69,20 @@ def term_set(text: str) -> set[str]:
 
 def fts_query(text: str, max_terms: int = 32) -> str:
     """A safe FTS5 MATCH expression: an OR of quoted terms; never raw user syntax."""
+    return " OR ".join('"' + w + '"' for w in fts_terms(text, max_terms))
+
+
+def fts_terms(text: str, max_terms: int = 32) -> list[str]:
+    """The question's words that go into an FTS5 query (stopwords and stray letters dropped, no quotes)."""
     terms, seen = [], set()
     for w in words(text):
         w = w.strip(".'-")
         if not w or w in STOPWORDS or (len(w) == 1 and not w.isdigit()):
             continue
         w = w.replace('"', "")
-        if w not in seen:
+        if w and w not in seen:
             seen.add(w)
-            terms.append('"' + w + '"')
+            terms.append(w)
         if len(terms) >= max_terms:
             break
-    return " OR ".join(terms)
+    return terms

@@ -152,19 +152,24 @@ def test_z_scaling_and_the_default_weights():
     assert p.fusion == "convex" and p.dense_weight + p.bm25_weight == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("question", ["Tornado Cash mixer", "Which banks were designated?", "Lazarus Group crypto"])
-def test_exact_bm25_is_the_same_by_scan_or_by_rowid(tiny_build, monkeypatch, question):
-    """Small indexes read candidate BM25 scores from one pass over the matches, large ones by rowid: same figures."""
+def test_large_indexes_keep_the_rarest_words_and_skip_the_exact_bm25_pass(tiny_build, monkeypatch):
     from index import search as search_mod
-    from index.search import exact_scores
-    from index.text import fts_query
+    from index.search import keyword_query
 
     build, enc = tiny_build
-    qvec = enc.encode([question])[0]
-    ids = list(range(1, build.n_chunks + 1))
-    scan = exact_scores(build, qvec, fts_query(question), ids)
+    q = "Which virtual currency mixer did OFAC sanction first, Blender.io or Tornado Cash, and when?"
+    full = keyword_query(build, q)
+    assert full.count(" OR ") >= 7  # a small index searches every word
+    monkeypatch.setattr(search_mod, "PRUNE_ABOVE", 0)
+    pruned = keyword_query(build, q)
+    kept = pruned.split(" OR ")
+    assert len(kept) == search_mod.PRUNED_TERMS and all(t in full for t in kept)
+    from index.text import stem
+
+    df = lambda t: build.doc_freq([stem(t.strip('"'))])[stem(t.strip('"'))]
+    dropped = [t for t in full.split(" OR ") if t not in kept]
+    assert max(map(df, kept)) <= min(map(df, dropped))  # the rarest words stay
+    assert '"sanction"' in dropped  # in two of the three documents
     monkeypatch.setattr(search_mod, "FULL_SCAN_MAX", 0)
-    by_rowid = exact_scores(build, qvec, fts_query(question), ids)
-    assert scan[1] and scan[1].keys() == by_rowid[1].keys()
-    assert all(scan[1][c] == pytest.approx(by_rowid[1][c]) for c in scan[1])
-    assert scan[0] == by_rowid[0]
+    hits = search(build, q, enc.encode([q])[0], SearchParams(), k=5)
+    assert hits and all(np.isfinite(h.score) for h in hits)
