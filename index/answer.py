@@ -169,8 +169,9 @@ class Answerer:
         self.max_quotes = max_quotes
         self.max_list_quotes = max_list_quotes
 
-    def evidence(self, build: Build, question: str, qvec: np.ndarray) -> dict:
-        """Scored candidate sentences and the evidence strength (used by answer and calibration)."""
+    def evidence(self, build: Build, question: str, qvec: np.ndarray, support: bool = True) -> dict:
+        """Scored candidate sentences and the evidence strength (used by answer and calibration).
+        support=False skips the strength (the sentences alone are wanted)."""
         hits = search(build, question, qvec, self.sp, k=self.p.candidates + 12)
         qterms = content_terms(question)
         heads = head_terms(question)
@@ -219,7 +220,7 @@ class Answerer:
             scored.append({"id": sid, "doc_id": r["doc_id"], "start": r["start"], "end": r["end"], "ord": r["ord"],
                            "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid]})
         scored.sort(key=lambda s: -s["score"])
-        strength, cov = self._support(build, question, idf, scored[: self.p.support_window_candidates], acr)
+        strength, cov = self._support(build, question, idf, scored[: self.p.support_window_candidates], acr) if support else (0.0, 0.0)
         return {"sentences": scored, "strength": strength if qterms else 0.0, "coverage": cov, "hits": hits, "qterms": qterms}
 
     def _support(self, build: Build, question: str, idf: dict, scored: list[dict], acr: dict) -> tuple[float, float]:
@@ -285,8 +286,8 @@ class Answerer:
         heads = head_terms(question)
         common = max(3, int(0.05 * build.n_chunks))
         sides = []
-        for part in parts:
-            scored = self.evidence(build, part, embed(part))["sentences"]
+        for part, vec in zip(parts, embed(list(parts))):
+            scored = self.evidence(build, part, vec, support=False)["sentences"]
             docs = {s["doc_id"] for s in scored[:3]}
             sides.append([(s, names_in(build.doc_text(s["doc_id"])[s["start"]:s["end"]], exclude))
                           for s in scored[: self.p.bridge_candidates] if s["doc_id"] in docs])
@@ -306,7 +307,7 @@ class Answerer:
         return [] if best is None else [best[1], best[2]]
 
     def answer(self, build: Build, question: str, qvec: np.ndarray, embed=None) -> Answer:
-        """`embed` (question -> vector) lets a two-part question be searched half by half."""
+        """`embed` (questions -> vectors) lets a two-part question be searched half by half."""
         ev = self.evidence(build, question, qvec)
         scored = ev["sentences"]
         threshold = load_calibration().get("abstain_below", self.p.abstain_below)

@@ -106,12 +106,21 @@ class Engine:
             self._qcache[question] = vec
         return vec
 
+    def embed_questions(self, questions: list[str]) -> np.ndarray:
+        """Several questions in one encoder call (cached like embed_question)."""
+        todo = [q for q in dict.fromkeys(questions) if q not in self._qcache]
+        if todo:
+            if len(self._qcache) > 2048:
+                self._qcache.clear()
+            self._qcache.update(zip(todo, self.encoder.encode(todo)))
+        return np.vstack([self._qcache[q] for q in questions])
+
     def ask(self, question: str) -> Answer:
         """Answer from the build in service: verbatim quotes, or an abstention with closest passages."""
         t0 = time.perf_counter()
         q = check_question(question, self.settings.max_question_chars)
         build = self.build()  # captured once: a reload during this ask does not affect it
-        answer = self.answerer.answer(build, q, self.embed_question(q), embed=self.embed_question)
+        answer = self.answerer.answer(build, q, self.embed_question(q), embed=self.embed_questions)
         answer.question = q
         answer.took_ms = (time.perf_counter() - t0) * 1000
         return answer

@@ -25,18 +25,19 @@ FULL_SCAN_MAX = 20_000
 # words matches most of a large corpus, and FTS5 must score every match.
 PRUNE_ABOVE = 20_000
 PRUNED_TERMS = 5
-MATCH_BUDGET = 30_000  # rarest words first, until their chunk counts add up to this (at least one word)
+MATCH_BUDGET = 8_000  # rarest words first, until their chunk counts add up to this
 
 
 def keyword_query(build: Build, question: str) -> str:
-    """The FTS5 MATCH expression for a question: an OR of its words, the rarest few on a large index."""
+    """The FTS5 MATCH expression for a question: an OR of its words, the rarest few on a large index
+    (none, leaving the dense search alone, when even the rarest is in more than MATCH_BUDGET chunks)."""
     terms = fts_terms(question)
-    if build.n_chunks > PRUNE_ABOVE and len(terms) > PRUNED_TERMS:
+    if build.n_chunks > PRUNE_ABOVE:
         df = build.doc_freq(list({stem(t) for t in terms}))
         keep, total = set(), 0
         for t in sorted(terms, key=lambda t: (df.get(stem(t), 0), terms.index(t)))[:PRUNED_TERMS]:
-            if keep and total + df.get(stem(t), 0) > MATCH_BUDGET:
-                break
+            if total + df.get(stem(t), 0) > MATCH_BUDGET:
+                break  # a word this common says little, and costs a pass over much of the index
             keep.add(t)
             total += df.get(stem(t), 0)
         terms = [t for t in terms if t in keep]
