@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote as urlquote
@@ -119,6 +120,12 @@ def head_terms(q: str) -> set[str]:
     return {stem(w) for w in words(m.group(1)) if len(w) > 2}
 
 
+@lru_cache(maxsize=1 << 16)
+def passage_terms(text: str) -> frozenset[str]:
+    """term_set of a passage, memoized: the same sentences and windows are scored question after question."""
+    return frozenset(term_set(text))
+
+
 def question_parts(q: str) -> tuple[str, str] | None:
     """The two halves of a "both X and Y" question, each with the question's ask ("Which mixer appears")."""
     m = BOTH_Q.match(q)
@@ -210,10 +217,10 @@ class Answerer:
         for sid, c in zip(sent_ids, cos):
             r = by_id[sid]
             text = build.doc_text(r["doc_id"])[r["start"]:r["end"]]
-            st = expand_acronyms(term_set(text + " " + heading_of[sid]), acr)
+            st = expand_acronyms(passage_terms(text + " " + heading_of[sid]), acr)
             lex = sum(w for t, w in idf.items() if t in st) / total_idf
             score = self.p.w_cos * float(c) + self.p.w_lex * lex + self.p.w_rank * prior[sid]
-            if heads and heads & term_set(text):
+            if heads and heads & passage_terms(text):
                 score += self.p.w_head
             if years and self._date_matches(build.documents[r["doc_id"]]["date"], years, months):
                 score += self.p.w_date
@@ -243,8 +250,8 @@ class Answerer:
             nb = build.db.execute("select start, end from sentences where doc_id = ? and ord between ? and ?",
                                   (s["doc_id"], s["ord"] - 1, s["ord"] + 1)).fetchall()
             window = " ".join(text[a:b] for a, b in nb) + " " + s["heading"]
-            wt = expand_acronyms(term_set(window), acr)
-            wt_names = wt | term_set((meta["title"] or "") + " " + date_words(meta["date"]))
+            wt = expand_acronyms(passage_terms(window), acr)
+            wt_names = wt | passage_terms((meta["title"] or "") + " " + date_words(meta["date"]))
             cn = sum(idf[t] for t in names if t in wt_names) / tn if tn else 1.0
             cr = sum(idf[t] for t in rest if t in wt) / tr if tr else 1.0
             sup = s["cos"] + min(cn, cr)
@@ -300,7 +307,7 @@ class Answerer:
                     df = build.doc_freq(list(term_set(name)))
                     if not df or min(df.values()) > common:
                         continue
-                    named = not heads or all(heads & term_set(build.doc_text(s["doc_id"])[s["start"]:s["end"]]) for s in (a, b))
+                    named = not heads or all(heads & passage_terms(build.doc_text(s["doc_id"])[s["start"]:s["end"]]) for s in (a, b))
                     key = (not named, ra + rb, name)
                     if best is None or key < best[0]:
                         best = (key, a, b)
@@ -349,7 +356,7 @@ class Answerer:
         vecs = np.asarray(build.sent_vecs[np.array([s["id"] for s in pool]) - 1], dtype=np.float32)
         index = {s["id"]: i for i, s in enumerate(pool)}
         date = lambda s: build.documents[s["doc_id"]]["date"] or "9999"
-        terms = {s["id"]: term_set(build.doc_text(s["doc_id"])[s["start"]:s["end"]]) for s in pool}
+        terms = {s["id"]: passage_terms(build.doc_text(s["doc_id"])[s["start"]:s["end"]]) for s in pool}
         df = build.doc_freq(sorted(set().union(*terms.values())))
         rare_max = max(3, 0.05 * build.n_chunks)
         rare = {sid: {t for t in ts if 0 < df.get(t, 0) <= rare_max and len(t) > 2} for sid, ts in terms.items()}

@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from .activity import ActivityLog
-from .answer import Answerer
+from .answer import Answerer, question_parts
 from .config import Settings, load_settings
 from .errors import IndexUnavailableError, QuestionError
 from .store import Build, IndexStore
@@ -120,6 +120,9 @@ class Engine:
         t0 = time.perf_counter()
         q = check_question(question, self.settings.max_question_chars)
         build = self.build()  # captured once: a reload during this ask does not affect it
+        parts = question_parts(q)
+        if parts:  # a two-part question: the whole and its halves in one encoder call
+            self.embed_questions([q, *parts])
         answer = self.answerer.answer(build, q, self.embed_question(q), embed=self.embed_questions)
         answer.question = q
         answer.took_ms = (time.perf_counter() - t0) * 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 WORD = re.compile(r"[^\W_](?:[\w'’.\-]*[^\W_])?", re.UNICODE)
 STOPWORDS = frozenset("""
@@ -23,8 +24,10 @@ def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in WORD.findall(text)]
 
 
+@lru_cache(maxsize=1 << 18)
 def stem(word: str) -> str:
-    """A light, deterministic suffix stripper; the same on both sides is all that matters."""
+    """A light, deterministic suffix stripper; the same on both sides is all that matters.
+    Memoized: answering stems the same few thousand words of the candidate passages again and again."""
     w = _strip_suffix(word)
     if len(w) > 4 and w.endswith("e") and w.isalpha():
         w = w[:-1]  # "sentence"/"sentenced" -> "sentenc", "airline(s)" -> "airlin"
