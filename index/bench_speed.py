@@ -527,7 +527,9 @@ def measure_build(settings, encoder=None, rounds: int = 1) -> dict:
 
 
 async def _loop_lag(engine, questions: list[str], n_questions: int = 50, full: bool = True, tick: float = 0.01,
-                    idle: float = 5.0) -> dict:
+                    idle: float = 5.0, ask=None) -> dict:
+    """Largest delay of a 10 ms ticker while `ask` (default Engine.aask) runs n questions and a rebuild runs."""
+    ask = ask or engine.aask
     lags: list[float] = []
     stop = asyncio.Event()
 
@@ -543,7 +545,7 @@ async def _loop_lag(engine, questions: list[str], n_questions: int = 50, full: b
     idle_lags, lags[:] = list(lags), []
     t0 = time.perf_counter()
     qs = [questions[i % len(questions)] + ("" if i < len(questions) else f" ({i})") for i in range(n_questions)]
-    results = await asyncio.gather(engine.arebuild(full), *(engine.aask(q) for q in qs), return_exceptions=True)
+    results = await asyncio.gather(engine.arebuild(full), *(ask(q) for q in qs), return_exceptions=True)
     wall = time.perf_counter() - t0
     stop.set()
     await tk
@@ -555,7 +557,8 @@ async def _loop_lag(engine, questions: list[str], n_questions: int = 50, full: b
 
 
 def loop_lag_worker(spec: dict) -> dict:
-    """Subprocess: a copy of the demo index, the model warm, then 50 aask + a full arebuild at once."""
+    """Subprocess: a copy of the demo index, the model warm, then 50 questions through the bot's answering
+    path (QABot.answer: its concurrency limit, Engine.aask, the activity log) + a full arebuild at once."""
     from .config import load_settings
     from .engine import Engine
 
@@ -563,9 +566,19 @@ def loop_lag_worker(spec: dict) -> dict:
     base = load_settings(spec.get("config"), **({"index_dir": spec["index_dir"]} if spec.get("index_dir") else {}))
     with tempfile.TemporaryDirectory(prefix="qabot-lag-") as tmp:
         shutil.copytree(base.index_path, Path(tmp) / "idx", ignore=shutil.ignore_patterns("lock", "activity.sqlite*"))
-        engine = Engine(base.with_(index_dir=str(Path(tmp) / "idx")))
+        settings = base.with_(index_dir=str(Path(tmp) / "idx"))
+        engine = Engine(settings)
         engine.ask("warm up the model")  # as the bot does on start
-        return asyncio.run(_loop_lag(engine, demo_questions(root), spec.get("questions", 50), spec.get("full", True)))
+
+        async def run():
+            from bot import create_bot  # the Discord edge, imported only for this measurement
+
+            bot = create_bot(settings, engine)
+            res = await _loop_lag(engine, demo_questions(root), spec.get("questions", 50), spec.get("full", True),
+                                  ask=lambda q: bot.answer(q, channel="bench"))
+            return res | {"path": "QABot.answer"}
+
+        return asyncio.run(run())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,7 +642,7 @@ def main(args) -> int:
         out["large_sizes_note"] = ("100k/1m: real SciFact sentences, real FTS, real SciFact queries; chunk vectors derived from "
                                    "real title embeddings + seeded noise (not every chunk embedded); sentence vectors zero")
 
-    say("event-loop lag: 50 engine.aask + a full engine.arebuild in flight …")
+    say("event-loop lag: 50 questions through the bot's answer path + a full engine.arebuild in flight …")
     lag = _run_worker("--lag-worker", spec_base)
     out["loop_lag_ms"] = lag["loop_lag_ms"]
     out["loop_lag"] = lag
@@ -676,6 +689,7 @@ def _worker_main(argv: list[str]) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("discord").setLevel(logging.ERROR)  # "voice will NOT be supported": not news here
     if kind == "--size-worker":
         res = size_worker(spec)
     elif kind == "--build-worker":
