@@ -568,12 +568,12 @@ def loop_lag_worker(spec: dict) -> dict:
         shutil.copytree(base.index_path, Path(tmp) / "idx", ignore=shutil.ignore_patterns("lock", "activity.sqlite*"))
         settings = base.with_(index_dir=str(Path(tmp) / "idx"))
         engine = Engine(settings)
-        engine.ask("warm up the model")  # as the bot does on start
 
         async def run():
             from bot import create_bot  # the Discord edge, imported only for this measurement
 
             bot = create_bot(settings, engine)
+            await bot.warm_up()  # what the bot does on start: index, model, then it freezes the GC's old objects
             res = await _loop_lag(engine, demo_questions(root), spec.get("questions", 50), spec.get("full", True),
                                   ask=lambda q: bot.answer(q, channel="bench"))
             return res | {"path": "QABot.answer"}
