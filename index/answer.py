@@ -12,7 +12,7 @@ from urllib.parse import quote as urlquote
 
 import numpy as np
 
-from .search import Hit, SearchParams, search
+from .search import SearchParams, search
 from .store import Build
 from .text import STOPWORDS, content_terms, stem, term_set, words
 from .types import Answer, Quote
@@ -292,23 +292,28 @@ class Answerer:
         exclude = term_set(question)
         heads = head_terms(question)
         common = max(3, int(0.05 * build.n_chunks))
-        sides = []
+        def specific(name: str) -> bool:
+            df = build.doc_freq(list(term_set(name)))
+            return bool(df) and min(df.values()) <= common
+
+        sides = []  # per half: (sentence, its specific names, whether it names the kind asked for)
         for part, vec in zip(parts, embed(list(parts))):
             scored = self.evidence(build, part, vec, support=False)["sentences"]
             docs = {s["doc_id"] for s in scored[:3]}
-            sides.append([(s, names_in(build.doc_text(s["doc_id"])[s["start"]:s["end"]], exclude))
-                          for s in scored[: self.p.bridge_candidates] if s["doc_id"] in docs])
+            side = []
+            for s in scored[: self.p.bridge_candidates]:
+                if s["doc_id"] in docs:
+                    text = build.doc_text(s["doc_id"])[s["start"]:s["end"]]
+                    side.append((s, {n for n in names_in(text, exclude) if specific(n)},
+                                 not heads or bool(heads & passage_terms(text))))
+            sides.append(side)
         best = None
-        for ra, (a, names_a) in enumerate(sides[0]):
-            for rb, (b, names_b) in enumerate(sides[1]):
+        for ra, (a, names_a, kind_a) in enumerate(sides[0]):
+            for rb, (b, names_b, kind_b) in enumerate(sides[1]):
                 if a["id"] == b["id"]:
                     continue
                 for name in names_a & names_b:
-                    df = build.doc_freq(list(term_set(name)))
-                    if not df or min(df.values()) > common:
-                        continue
-                    named = not heads or all(heads & passage_terms(build.doc_text(s["doc_id"])[s["start"]:s["end"]]) for s in (a, b))
-                    key = (not named, ra + rb, name)
+                    key = (not (kind_a and kind_b), ra + rb, name)
                     if best is None or key < best[0]:
                         best = (key, a, b)
         return [] if best is None else [best[1], best[2]]

@@ -261,7 +261,7 @@ def write_lean_build(settings, encoder: "DerivedEncoder", docs, index_kind: str 
     from collections import Counter
     from datetime import datetime, timezone
 
-    from .build import CHUNKER_VERSION, chunk_embed_text  # noqa: F401 (same chunk text rule)
+    from .build import CHUNKER_VERSION
     from .chunking import chunk_document
     from .loaders import LOADER_VERSION
     from .store import FORMAT_VERSION, IndexStore, write_build_files

@@ -15,29 +15,13 @@ import pytest
 import simcord
 from bot import create_bot
 from bot.run import start_preview_world
-from index.config import load_settings
 from index.engine import Engine
+
+from botkit import built_corpus, settings_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-CORPUS = Path(__file__).resolve().parent.parent / "docs_corpus"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def settings_for(root: Path, **changes):
-    return load_settings(env={}, root=root, sources=("docs_corpus",), **changes)
-
-
-def built_corpus(tmp_path_factory) -> Path:
-    """The bundled corpus with its index, built once per session and shared on disk with test_bot.py."""
-    base = tmp_path_factory.getbasetemp() / "bot-built-corpus"
-    if not (base / "built.ok").exists():
-        shutil.rmtree(base, ignore_errors=True)
-        base.mkdir()
-        shutil.copytree(CORPUS, base / "docs_corpus")
-        Engine(settings_for(base)).ensure_index()
-        (base / "built.ok").write_text("ok")
-    return base
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
