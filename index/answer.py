@@ -29,6 +29,32 @@ BOTH_Q = re.compile(r"^(?P<ask>.*?)\bboth\s+(?P<a>.+?)\s+and\s+(?:also\s+)?(?P<b
 NAME_RUN = re.compile(r"\b[A-Z][\w.'’-]*[\w](?:\s+(?:of\s+|the\s+|for\s+)?[A-Z][\w.'’-]*[\w])*")
 HEAD_NOUN = re.compile(r"^\s*(?:which|what)\s+((?:[\w-]+\s+){0,2}?[\w-]+?)(?:\s+(?:was|were|is|are|did|does|do|had|has|have)\b|\s+\w+ed\b|\?|$)", re.I)
 
+# The kind of answer some questions ask for, and how a sentence that gives one looks: a question
+# "how much …" is answered by an amount, "when …" by a date. (question pattern, sentence pattern)
+NUM_WORD = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?|thousands?|dozens?|millions?|billions?)"
+MONTH_NAME = r"(?:january|february|march|april|june|july|august|september|october|november|december)"  # not "may"
+MONTH_RE = rf"(?:{MONTH_NAME}|may|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
+ANSWER_KINDS = [
+    ("amount", re.compile(r"^\s*(?:how\s+much|how\s+large|what\s+(?:\w+\s+)?(?:amount|sum|value|fine|reward|price|revenue))\b", re.I),
+     re.compile(rf"[$€£¥]\s?\d|\b\d[\d,.]*\s*(?:million|billion|thousand|dollars?|usd|eur|euros?|yuan|cny|btc|eth|usdt|bitcoin)\b|\b{NUM_WORD}\s+(?:million|billion)\b", re.I)),
+    ("count", re.compile(r"^\s*(?:roughly\s+|about\s+|approximately\s+)?how\s+many\b", re.I),
+     re.compile(rf"\b\d|\b{NUM_WORD}\b", re.I)),
+    ("duration", re.compile(r"^\s*(?:for\s+)?how\s+long\b", re.I),
+     re.compile(rf"\b(?:\d[\d,.]*|{NUM_WORD}|a|an)[\s-]+(?:years?|months?|weeks?|days?|hours?|decades?)\b", re.I)),
+    ("age", re.compile(r"^\s*how\s+old\b", re.I),
+     re.compile(r"\b\d{1,3}\b|\baged?\b|\byears?\s+old\b", re.I)),
+    ("date", re.compile(r"^\s*(?:when\b|since\s+when\b|(?:on|in)\s+(?:what|which)\s+(?:date|day|year|month)\b|(?:what|which)\s+(?:date|day|year|month)\b)", re.I),
+     re.compile(rf"\b(?:1[89]|20)\d\d\b|\b{MONTH_RE}\s+\d{{1,2}}\b|\b\d{{1,2}}\s+{MONTH_RE}|\b(?:today|yesterday|{MONTH_NAME})\b", re.I)),
+]
+
+
+def answer_kind(q: str) -> tuple[str, re.Pattern] | None:
+    """('amount', how a sentence giving one looks) for "how much …?"; None when the question does not say."""
+    for name, ask, looks in ANSWER_KINDS:
+        if ask.search(q):
+            return name, looks
+    return None
+
 
 @dataclass(frozen=True)
 class AnswerParams:
@@ -39,6 +65,14 @@ class AnswerParams:
     quote_ratio: float = 0.8  # extra quotes must score at least this share of the best
     list_ratio: float = 0.7
     abstain_below: float = 0.45  # replaced by calibration.json when present
+    # Below `sure_above`, one of the `focus_sentences` best sentences must itself (with its heading)
+    # carry at least `focus_min` of what the question asks beyond its names (idf-weighted), or give
+    # the kind of answer asked for (an amount for "how much"): a passage whose neighbours happen to
+    # share the question's words, around a sentence that only names the same people and places,
+    # answers nothing.
+    focus_min: float = 0.15
+    focus_sentences: int = 5
+    sure_above: float = 1.2
     min_words: int = 6  # shorter sentences are extended with the next one
     support_window_candidates: int = 30
     lead_doc_extra: int = 4
@@ -47,6 +81,7 @@ class AnswerParams:
     dup_cosine_named: float = 0.55
     dup_score_ratio: float = 0.85
     w_head: float = 0.15  # bonus for naming the kind of thing asked for ("which banks" -> "... Bank")
+    w_kind: float = 0.15  # bonus for giving the kind of answer asked for ("how much" -> "$81 million")
     bridge_candidates: int = 12  # sentences per half of a "both X and Y" question searched for a shared name
 
 
@@ -183,6 +218,7 @@ class Answerer:
         qterms = content_terms(question)
         heads = head_terms(question)
         years, months = question_dates(question)
+        kind = answer_kind(question)
         if not hits:
             return {"sentences": [], "strength": 0.0, "hits": hits}
         top = hits[: self.p.candidates]
@@ -222,13 +258,45 @@ class Answerer:
             score = self.p.w_cos * float(c) + self.p.w_lex * lex + self.p.w_rank * prior[sid]
             if heads and heads & passage_terms(text):
                 score += self.p.w_head
+            has_kind = kind is not None and bool(kind[1].search(text))
+            if has_kind:
+                score += self.p.w_kind
             if years and self._date_matches(build.documents[r["doc_id"]]["date"], years, months):
                 score += self.p.w_date
             scored.append({"id": sid, "doc_id": r["doc_id"], "start": r["start"], "end": r["end"], "ord": r["ord"],
-                           "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid]})
+                           "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid],
+                           "kind": has_kind})
         scored.sort(key=lambda s: -s["score"])
         strength, cov = self._support(build, question, idf, scored[: self.p.support_window_candidates], acr) if support else (0.0, 0.0)
-        return {"sentences": scored, "strength": strength if qterms else 0.0, "coverage": cov, "hits": hits, "qterms": qterms}
+        # a question asking for a kind of answer (an amount, a date) needs a sentence giving one;
+        # such a sentence also counts as stating what is asked, whatever its words
+        kind_found = kind is None or any(s["kind"] for s in scored[: self.p.focus_sentences])
+        focus = self._focus(build, question, idf, scored[: self.p.focus_sentences], acr) if support else 0.0
+        if kind is not None and kind_found:
+            focus = 1.0
+        return {"sentences": scored, "strength": strength if qterms else 0.0, "coverage": cov, "focus": focus,
+                "kind_found": kind_found, "hits": hits, "qterms": qterms}
+
+    def _focus(self, build: Build, question: str, idf: dict, scored: list[dict], acr: dict) -> float:
+        """The largest share (idf-weighted) of the question's non-name terms that one sentence, with its
+        heading, contains; 1.0 when the question has no such terms."""
+        rest = set(idf) - name_terms(question)
+        total = sum(idf[t] for t in rest)
+        if not total:
+            return 1.0
+        best = 0.0
+        for s in scored:
+            terms = expand_acronyms(passage_terms(build.doc_text(s["doc_id"])[s["start"]:s["end"]] + " " + s["heading"]), acr)
+            best = max(best, sum(idf[t] for t in rest if t in terms) / total)
+        return best
+
+    def abstains(self, ev: dict, threshold: float | None = None) -> bool:
+        """Whether the evidence is too weak to quote as an answer."""
+        if threshold is None:
+            threshold = load_calibration().get("abstain_below", self.p.abstain_below)
+        if not ev["sentences"] or ev["strength"] < threshold or not ev.get("kind_found", True):
+            return True
+        return ev["strength"] < self.p.sure_above and ev.get("focus", 1.0) < self.p.focus_min
 
     def _support(self, build: Build, question: str, idf: dict, scored: list[dict], acr: dict) -> tuple[float, float]:
         """How well the best passage supports an answer: similarity plus the weaker of two coverages.
@@ -322,8 +390,7 @@ class Answerer:
         """`embed` (questions -> vectors) lets a two-part question be searched half by half."""
         ev = self.evidence(build, question, qvec)
         scored = ev["sentences"]
-        threshold = load_calibration().get("abstain_below", self.p.abstain_below)
-        if not scored or ev["strength"] < threshold:
+        if self.abstains(ev):
             closest = self._pick(scored, 3, 0.0, spread=True)
             quotes = [self._quote(build, s, closest=True) for s in closest]
             return Answer(question, True, quotes, more=[], build_id=build.build_id, built_at=build.built_at)

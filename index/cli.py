@@ -155,7 +155,7 @@ def cmd_eval(args) -> int:
 def cmd_calibrate(args) -> int:
     from .evaluate import calibrate
 
-    print(json.dumps(calibrate(_engine(args), args.file, write=not args.dry_run), indent=1))
+    print(json.dumps(calibrate(_engine(args), args.files, write=not args.dry_run), indent=1))
     return 0
 
 
@@ -218,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true", help="no table of misses")
     e.set_defaults(func=cmd_eval)
 
-    c = sub.add_parser("calibrate", help="fit the abstention threshold on a question set and save it")
-    c.add_argument("file")
+    c = sub.add_parser("calibrate", help="fit the abstention threshold on labelled question sets and save it")
+    c.add_argument("files", nargs="+", metavar="FILE", help="question sets in the eval format (pooled)")
     c.add_argument("--dry-run", action="store_true", help="print, do not save")
     c.set_defaults(func=cmd_calibrate)
 

@@ -163,42 +163,51 @@ def run_eval(engine, path: str, as_json: bool = False, show_misses: bool = True)
     return 0
 
 
-def calibrate(engine, path: str, write: bool = True, max_false_abstain: float = 0.10) -> dict:
-    """Pick the abstention threshold on evidence strength from a labelled question set.
+def calibrate(engine, paths: str | list[str], write: bool = True, max_false_abstain: float = 0.10) -> dict:
+    """Pick the abstention threshold on evidence strength from labelled question sets (pooled).
 
     Among thresholds whose false-abstention rate on answerable questions stays within
     `max_false_abstain` (the project's target), take the one that abstains on the most unanswerable
-    questions (ties: the fewest false abstentions), placed in the middle of its gap between
-    neighbouring strengths so it does not hug one example.
+    questions (ties: the fewest false abstentions), placed in the middle of the strengths between
+    which it is equally good, so it does not hug one example. Rates count the whole abstention rule
+    (`Answerer.abstains`: the threshold, and the focus test with its fixed parameters).
     """
     from .answer import CALIBRATION_FILE, load_calibration
 
-    items = read_items(path)
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    items = [item for path in paths for item in read_items(path)]
     b = engine.build()
-    strengths = []
+    evs = []  # (evidence, answerable)
     for item in items:
         q = item["question"]
-        ev = engine.answerer.evidence(b, q, engine.embed_question(q))
-        strengths.append((ev["strength"], item["type"] != "unanswerable"))
+        evs.append((engine.answerer.evidence(b, q, engine.embed_question(q)), item["type"] != "unanswerable"))
+    strengths = [(ev["strength"], a) for ev, a in evs]
     vals = sorted({round(s, 6) for s, _ in strengths})
     pos = [s for s, a in strengths if a]
     neg = [s for s, a in strengths if not a]
     cands = [vals[0] - 1e-3] + [(x + y) / 2 for x, y in zip(vals, vals[1:])]
 
-    def rates(t):
-        far = float(np.mean([s < t for s in pos])) if pos else 0.0
-        tnr = float(np.mean([s < t for s in neg])) if neg else 1.0
+    def rates(t):  # the whole abstention rule (strength below t, or no sentence stating the answer)
+        far = float(np.mean([engine.answerer.abstains(ev, t) for ev, a in evs if a])) if pos else 0.0
+        tnr = float(np.mean([engine.answerer.abstains(ev, t) for ev, a in evs if not a])) if neg else 1.0
         return far, tnr
 
-    ok = [t for t in cands if rates(t)[0] <= max_false_abstain + 1e-9] or [cands[0]]
-    threshold = max(ok, key=lambda t: (rates(t)[1], -rates(t)[0], -t))
+    scored = [(k, rates(t)) for k, t in enumerate(cands)]
+    ok = [(k, r) for k, r in scored if r[0] <= max_false_abstain + 1e-9] or scored[:1]
+    best = max((r[1], -r[0]) for _, r in ok)
+    ks = [k for k, r in ok if (r[1], -r[0]) == best]
+    lo, hi = min(ks), max(ks)
+    if hi > lo:  # equally good thresholds: the middle of the strengths they span
+        threshold = ((vals[lo - 1] if lo else cands[0]) + vals[hi]) / 2
+    else:
+        threshold = cands[lo]
     far, tnr = rates(threshold)
     cal = load_calibration()
     cal["abstain_below"] = round(threshold, 4)
-    cal["calibrated_on"] = Path(path).name
+    cal["calibrated_on"] = [Path(p).name for p in paths]
     cal["n"] = len(items)
-    cal["dev_false_abstain_rate"] = round(far, 4)
-    cal["dev_abstain_accuracy"] = round(tnr, 4)
+    cal["false_abstain_rate"] = round(far, 4)
+    cal["abstain_accuracy"] = round(tnr, 4)
     cal["strengths"] = {"answerable_min": round(min(pos), 4) if pos else None, "unanswerable_max": round(max(neg), 4) if neg else None}
     if write:
         CALIBRATION_FILE.write_text(json.dumps(cal, indent=1) + "\n")

@@ -168,3 +168,50 @@ def test_a_both_question_quotes_the_name_the_two_documents_share(engine):
     assert first.doc != second.doc
     assert "sinbad" in first.doc and "doj" in second.doc
     assert len(ans.quotes) <= 3
+
+
+def test_answer_kind_detection():
+    from index.answer import answer_kind
+
+    def kind(q, sentence):
+        k = answer_kind(q)
+        return (k[0], bool(k[1].search(sentence))) if k else None
+
+    assert kind("How much did APT38 steal?", "APT38 stole $81 million.") == ("amount", True)
+    assert kind("How much did APT38 steal?", "APT38 stole from a bank in 2016.") == ("amount", False)
+    assert kind("Roughly how many laptops were seized?", "The FBI seized approximately 137 laptops.") == ("count", True)
+    assert kind("How long was he sentenced to?", "He was sentenced to 140 months in prison.") == ("duration", True)
+    assert kind("How long was he sentenced to?", "He was sentenced in May.") == ("duration", False)
+    assert kind("How old is the operator?", "Nguyen, 49, of Hanoi, was charged.") == ("age", True)
+    assert kind("When was the report issued?", "The October 22 report said so.") == ("date", True)
+    assert kind("On what date was Bybit hacked?", "It happened on or about February 21, 2025.") == ("date", True)
+    # the modal "may", "market" or "decided" is not a date
+    assert kind("When did they act?", "They may act in the market if they decided to.") == ("date", False)
+    assert answer_kind("Which banks were sanctioned?") is None
+    assert answer_kind("What is the SWIFT code of Ryujong Credit Bank?") is None
+
+
+def test_an_amount_question_quotes_the_sentence_with_the_amount(engine):
+    a = engine.ask("How much cryptocurrency was stolen from Bybit?")
+    assert not a.abstained
+    assert "$1.5 billion" in a.quotes[0].text
+    assert_faithful(engine, a)
+
+
+def test_no_sentence_giving_the_kind_of_answer_asked_for_is_an_abstention(engine):
+    """The documents say what Sobaeksu does, never since when: no duration, so no answer."""
+    q = "How long has Sobaeksu been in business?"
+    ev = engine.answerer.evidence(engine.build(), q, engine.embed_question(q))
+    assert ev["kind_found"] is False
+    a = engine.ask(q)
+    assert a.abstained and all(x.closest for x in a.quotes)
+
+
+def test_a_sentence_that_only_shares_names_is_not_an_answer(engine):
+    """The focus test on its own: sentences naming the bank but nothing of what is asked about it."""
+    q = "What is the SWIFT/BIC code of Ryujong Credit Bank?"
+    ev = engine.answerer.evidence(engine.build(), q, engine.embed_question(q))
+    assert ev["focus"] < engine.answerer.p.focus_min
+    assert engine.answerer.abstains(ev, threshold=0.0)  # abstains whatever the strength threshold
+    ev_ok = engine.answerer.evidence(engine.build(), QUESTION, engine.embed_question(QUESTION))
+    assert not engine.answerer.abstains(ev_ok, threshold=0.0)

@@ -1,0 +1,52 @@
+"""The project's own validation questions (tests/data/validation.jsonl, written from the bundled corpus
+independently of the shared dev split): the file is sound, and the bot stays faithful and rarely
+abstains wrongly on it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from conftest import ROOT
+
+from index.evaluate import calibrate, evaluate
+
+VALIDATION = ROOT / "tests" / "data" / "validation.jsonl"
+
+
+def fold(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip().lower()
+
+
+def test_every_gold_answer_is_verbatim_in_its_document():
+    rows = [json.loads(line) for line in VALIDATION.read_text().splitlines() if line.strip()]
+    assert len(rows) == 40 and len({r["id"] for r in rows}) == 40
+    by_name = {p.name: p for d in ("docs_corpus", "seeds") for p in (ROOT / d).rglob("*") if p.is_file()}
+    for r in rows:
+        if r["type"] == "unanswerable":
+            assert r["answers"] == [] and r["doc"] is None
+            continue
+        docs = r["doc"] if isinstance(r["doc"], list) else [r["doc"]]
+        text = " ".join(fold(by_name[d].read_text(encoding="utf-8-sig", errors="replace")) for d in docs)
+        if r["type"] != "yes-no":
+            for ans in r["answers"]:
+                assert fold(ans) in text, (r["id"], ans)
+
+
+def test_eval_on_the_validation_set(engine):
+    tot, results = evaluate(engine, str(VALIDATION))
+    assert tot["n"] == 40 and len(results) == 40
+    assert tot["faithfulness"] == 1.0
+    assert tot["false_abstain_rate"] <= 0.10
+    assert tot["hit_at_3"] >= 0.7
+
+
+def test_calibrate_pools_several_sets_without_writing(engine):
+    from index.answer import CALIBRATION_FILE
+
+    before = CALIBRATION_FILE.read_text()
+    cal = calibrate(engine, [str(VALIDATION), str(VALIDATION)], write=False)
+    assert CALIBRATION_FILE.read_text() == before
+    assert cal["n"] == 80 and cal["calibrated_on"] == ["validation.jsonl", "validation.jsonl"]
+    assert cal["false_abstain_rate"] <= 0.10
+    assert 0.0 < cal["abstain_below"] < cal["strengths"]["unanswerable_max"]
