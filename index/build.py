@@ -15,6 +15,7 @@ from .chunking import chunk_document
 from .config import Settings
 from .errors import BuildError, IndexUnavailableError
 from .loaders import LOADER_VERSION, load_documents
+from .search import FULL_SCAN_MAX
 from .text import term_set
 from .store import FORMAT_VERSION, IndexStore, write_build_files
 from .types import BuildSummary, Document
@@ -90,7 +91,9 @@ def build_index(settings: Settings, encoder=None, full: bool = False, progress: 
         summary.changed = sum(1 for d in docs if d.path in prev_docs and d.path not in reuse)
         summary.added = sum(1 for d in docs if d.path not in prev_docs)
 
-        if prev is not None and not summary.added and not summary.changed and not summary.removed:
+        # a build made before document-level BM25 existed is rebuilt once (reusing every vector)
+        current_format = prev is not None and (prev.n_chunks > FULL_SCAN_MAX or prev.has_doc_fts)
+        if prev is not None and current_format and not summary.added and not summary.changed and not summary.removed:
             summary.chunks = prev.n_chunks
             summary.sentences = int(prev.manifest["counts"]["sentences"])
             summary.build_id = prev.build_id
@@ -166,7 +169,8 @@ def build_index(settings: Settings, encoder=None, full: bool = False, progress: 
 
         build_id, tmp = store.new_build_dir()
         try:
-            kind = write_build_files(tmp, rows, cv, sv, index_kind)
+            # document-level BM25 serves indexes up to FULL_SCAN_MAX chunks (search.py)
+            kind = write_build_files(tmp, rows, cv, sv, index_kind, document_fts=len(rows["chunks"]) <= FULL_SCAN_MAX)
             manifest = {
                 "format": FORMAT_VERSION, "build_id": build_id,
                 "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

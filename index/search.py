@@ -4,7 +4,9 @@ Hybrid search takes the top `depth` chunks of each retriever, scores every candi
 exactly by *both* (cosine against the stored chunk vector; FTS5 bm25 restricted to the candidate
 rows), normalises each score over the candidates and adds them with weights (a convex
 combination). Unlike rank fusion this keeps how far apart the scores are, and a chunk found by one
-retriever alone is no longer treated as absent from the other. Reciprocal rank fusion stays
+retriever alone is no longer treated as absent from the other. Up to FULL_SCAN_MAX chunks, the BM25
+score of the candidate's whole document joins them (a chunk of a document that covers the
+question's words elsewhere too gains a little). Reciprocal rank fusion stays
 available (`fusion="rrf"`). Measured on BEIR SciFact in docs/BENCHMARKS.md.
 """
 
@@ -65,6 +67,11 @@ class SearchParams:
     norm: str = "z"  # how each retriever's scores are scaled before the convex combination: "z", "minmax" or "max"
     per_doc: int = 2  # at most this many chunks of one document in the top `diverse_top`
     diverse_top: int = 8
+    # With every candidate scored exactly (up to FULL_SCAN_MAX chunks) and a build that has
+    # documents_fts, the BM25 score of the candidate's whole document joins the chunk's own two.
+    # Weights for (dense, BM25, document BM25), chosen by 5-fold cross-validation on SciFact's
+    # train split (docs/BENCHMARKS.md); None: chunk scores only.
+    doc_weights: tuple[float, float, float] | None = (0.6, 0.4, 0.1)
 
 
 def _scale(x: np.ndarray, how: str) -> np.ndarray:
@@ -91,11 +98,14 @@ def _column(ids: list[int], ranked: list[tuple[int, float]], exact: dict[int, fl
 
 
 def fuse(dense: list[tuple[int, float]], bm25: list[tuple[int, float]], p: SearchParams,
-         exact_dense: dict[int, float] | None = None, exact_bm25: dict[int, float] | None = None) -> list[Hit]:
+         exact_dense: dict[int, float] | None = None, exact_bm25: dict[int, float] | None = None,
+         doc_bm25: dict[int, float] | None = None) -> list[Hit]:
     """Combine the two rankings into one list of hits, best first.
 
     `exact_dense` / `exact_bm25` give each retriever's score for every candidate of the union
     (fusion="convex"); without them a chunk missing from a list counts as that list's minimum.
+    `doc_bm25` (the BM25 of each candidate chunk's whole document; absent: no match) joins with
+    `p.doc_weights`.
     """
     hits: dict[int, Hit] = {}
     for rank, (cid, s) in enumerate(dense):
@@ -110,10 +120,14 @@ def fuse(dense: list[tuple[int, float]], bm25: list[tuple[int, float]], p: Searc
         bv = _column(ids, bm25, exact_bm25)
         how = p.norm if p.fusion == "convex" else "minmax"
         score = np.zeros(len(ids))
+        wd, wb = p.dense_weight, p.bm25_weight
+        if doc_bm25 is not None and p.doc_weights and dense and bm25:
+            wd, wb, wx = p.doc_weights
+            score += wx * _scale(np.array([doc_bm25.get(c, 0.0) for c in ids]), how)
         if dense:
-            score += p.dense_weight * _scale(dv, how)
+            score += wd * _scale(dv, how)
         if bm25:
-            score += p.bm25_weight * _scale(bv, how)
+            score += wb * _scale(bv, how)
         for c, s, d in zip(ids, score, dv):
             h = hits[c]
             h.score = float(s)
@@ -167,6 +181,20 @@ def exact_scores(build: Build, qvec: np.ndarray, match: str, ids: list[int]) -> 
     return dense, bm25
 
 
+def _doc_of(build: Build, ids: list[int]) -> dict[int, int]:
+    marks = ",".join("?" * len(ids))
+    return {r[0]: r[1] for r in build.db.execute(f"select id, doc_id from chunks where id in ({marks})", ids)}
+
+
+def doc_level_bm25(build: Build, match: str, ids: list[int]) -> dict[int, float] | None:
+    """For every candidate chunk whose document matches, that whole document's BM25; None when the
+    build has no documents_fts (a large index, or one made before it existed)."""
+    if not build.has_doc_fts or not match:
+        return None
+    bm = build.doc_keyword_scores(match)
+    return {c: bm[d] for c, d in _doc_of(build, ids).items() if d in bm}
+
+
 def search(build: Build, question: str, qvec: np.ndarray | None, p: SearchParams = SearchParams(),
            mode: str = "hybrid", k: int = 20) -> list[Hit]:
     """Top chunks for a question. mode: "hybrid", "dense" or "bm25"."""
@@ -179,16 +207,16 @@ def search(build: Build, question: str, qvec: np.ndarray | None, p: SearchParams
         hits = [Hit(c, s, bm25_rank=r) for r, (c, s) in enumerate(bm25)]
     elif p.fusion == "convex" and dense and bm25:
         ids = list(dict.fromkeys([c for c, _ in dense] + [c for c, _ in bm25]))
-        ed, eb = exact_scores(build, qvec, match if build.n_chunks <= FULL_SCAN_MAX else "", ids)
-        hits = fuse(dense, bm25, p, ed, eb if build.n_chunks <= FULL_SCAN_MAX else None)
+        full = build.n_chunks <= FULL_SCAN_MAX
+        ed, eb = exact_scores(build, qvec, match if full else "", ids)
+        docs = doc_level_bm25(build, match, ids) if full and p.doc_weights else None
+        hits = fuse(dense, bm25, p, ed, eb if full else None, docs)
     else:
         hits = fuse(dense, bm25, p)
     hits = hits[: max(k, p.diverse_top) * 3]
     if not hits:
         return []
-    ids = [h.chunk_id for h in hits]
-    marks = ",".join("?" * len(ids))
-    doc_of = {r[0]: r[1] for r in build.db.execute(f"select id, doc_id from chunks where id in ({marks})", ids)}
+    doc_of = _doc_of(build, [h.chunk_id for h in hits])
     if p.per_doc:
         hits = diversify(hits, doc_of, p.per_doc, p.diverse_top)
     else:

@@ -3,8 +3,9 @@
 Layout of the index folder:
     CURRENT            "<build id> <sha256 of its manifest>"; replaced atomically with os.replace
     lock               flock()ed by the one build allowed at a time
-    builds/<id>/       manifest.json, db.sqlite (documents, chunks, sentences, chunks_fts),
-                       chunks.faiss (ids = chunks.id), chunk_vecs.npy, sent_vecs.npy (row = id - 1)
+    builds/<id>/       manifest.json, db.sqlite (documents, chunks, sentences, chunks_fts, and
+                       documents_fts up to search.FULL_SCAN_MAX chunks), chunks.faiss (ids = chunks.id),
+                       chunk_vecs.npy, sent_vecs.npy (row = id - 1)
     builds/.tmp-<id>/  a build being written; never read, removed by the next build
 """
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 # FTS5 column weights for text, heading, title. A title match counts most: a title names what the
 # whole document is about (chosen on SciFact's train split, see docs/BENCHMARKS.md).
 BM25_WEIGHTS = "1.0, 0.5, 3.0"
+DOC_BM25_WEIGHTS = "3.0, 1.0"  # documents_fts: title, text
 FORMAT_VERSION = 1
 DATA_FILES = ("db.sqlite", "chunks.faiss", "chunk_vecs.npy", "sent_vecs.npy")
 EXACT_MAX_CHUNKS = 150_000  # exact search up to this many chunks; IVF-PQ with exact re-ranking above
@@ -123,6 +125,7 @@ class Build:
         except Exception as exc:
             raise CorruptIndexError(f"build {self.build_id} cannot be read ({exc})") from None
         self.db  # open once to fail early
+        self.has_doc_fts = bool(self.db.execute("select 1 from sqlite_master where name = 'documents_fts'").fetchone())
         self.documents = {r["id"]: r for r in self.query("select id, path, title, url, date, kind, pages from documents")}
         self._texts: dict[int, str] = {}
         self._df: dict[str, int] = {}
@@ -197,6 +200,14 @@ class Build:
             (match, k),
         ).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def doc_keyword_scores(self, match: str) -> dict[int, float]:
+        """FTS5 BM25 of whole documents (title, text) for every document matching `match` (safe FTS5)."""
+        if not match or not self.has_doc_fts:
+            return {}
+        rows = self.db.execute(f"select rowid, bm25(documents_fts, {DOC_BM25_WEIGHTS}) from documents_fts where documents_fts match ?",
+                               (match,)).fetchall()
+        return {int(r[0]): -float(r[1]) for r in rows}
 
     def close(self):
         conn = getattr(self._local, "conn", None)
@@ -368,8 +379,12 @@ class IndexStore:
         return removed
 
 
-def write_build_files(tmp: Path, db_rows: dict, chunk_vecs: np.ndarray, sent_vecs: np.ndarray, index_kind: str | None = None) -> str:
-    """Write db.sqlite (via sqlite-utils, with FTS5), the FAISS index and the vector files into tmp."""
+def write_build_files(tmp: Path, db_rows: dict, chunk_vecs: np.ndarray, sent_vecs: np.ndarray, index_kind: str | None = None,
+                      document_fts: bool = False) -> str:
+    """Write db.sqlite (via sqlite-utils, with FTS5), the FAISS index and the vector files into tmp.
+
+    `document_fts` adds documents_fts, FTS5 over whole documents (title, text) for document-level
+    BM25, which search uses up to search.FULL_SCAN_MAX chunks."""
     import faiss
     import sqlite_utils
 
@@ -392,6 +407,9 @@ def write_build_files(tmp: Path, db_rows: dict, chunk_vecs: np.ndarray, sent_vec
         db["chunks"].enable_fts(["text", "heading", "title"], fts_version="FTS5", tokenize="porter unicode61 remove_diacritics 2",
                                 create_triggers=False)
         db.conn.execute("insert into chunks_fts(chunks_fts) values('optimize')")
+        if document_fts:  # whole documents too (external content: the text is not stored twice)
+            db["documents"].enable_fts(["title", "text"], fts_version="FTS5", tokenize="porter unicode61 remove_diacritics 2",
+                                       create_triggers=False)
         db.conn.commit()
         db.conn.close()
         ids = np.arange(1, len(chunk_vecs) + 1, dtype=np.int64)

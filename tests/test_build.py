@@ -141,3 +141,39 @@ def test_model_mismatch_says_rebuild(corpus_copy, hash_encoder, engine):
     with pytest.raises(IndexMismatchError) as ei:
         eng.ask(QUESTION)
     assert "qabot index --full" in ei.value.hint
+
+
+def test_a_build_without_document_fts_still_answers_and_is_upgraded(corpus_copy, hash_encoder, monkeypatch):
+    """A build made before documents_fts existed: search falls back to the chunk scores, and the next
+    `index` upgrades it without embedding any chunk again."""
+    from index import build as build_mod
+    from index.search import search
+
+    real_write = build_mod.write_build_files
+    monkeypatch.setattr(build_mod, "write_build_files", lambda tmp, rows, cv, sv, kind=None, document_fts=False:
+                        real_write(tmp, rows, cv, sv, kind))
+    first = build_index(corpus_copy, hash_encoder)
+    old = IndexStore(corpus_copy.index_path).open_current()
+    assert not old.has_doc_fts
+    hits = search(old, QUESTION, hash_encoder.encode([QUESTION])[0])
+    assert hits and all(np.isfinite(h.score) for h in hits)
+    old.close()
+
+    monkeypatch.setattr(build_mod, "write_build_files", real_write)
+    again = build_index(corpus_copy, hash_encoder)
+    assert again.switched and again.embedded_chunks == 0 and again.build_id != first.build_id
+    new = IndexStore(corpus_copy.index_path).open_current()
+    assert new.has_doc_fts
+    assert build_index(corpus_copy, hash_encoder).switched is False  # and then nothing is left to do
+
+
+def test_large_builds_skip_document_fts(corpus_copy, hash_encoder, monkeypatch):
+    """Above search.FULL_SCAN_MAX chunks document-level BM25 is not used, so it is not built."""
+    from index import build as build_mod
+
+    monkeypatch.setattr(build_mod, "FULL_SCAN_MAX", 10)
+    s = build_index(corpus_copy, hash_encoder)
+    assert s.chunks > 10
+    b = IndexStore(corpus_copy.index_path).open_current()
+    assert not b.has_doc_fts
+    assert build_index(corpus_copy, hash_encoder).switched is False  # not an outdated build

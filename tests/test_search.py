@@ -173,3 +173,36 @@ def test_large_indexes_keep_the_rarest_words_and_skip_the_exact_bm25_pass(tiny_b
     monkeypatch.setattr(search_mod, "FULL_SCAN_MAX", 0)
     hits = search(build, q, enc.encode([q])[0], SearchParams(), k=5)
     assert hits and all(np.isfinite(h.score) for h in hits)
+
+
+def test_document_bm25_joins_the_fusion():
+    # chunks 1 and 2 tie on their own scores; chunk 2's document matches the question better as a whole
+    dense = [(1, 0.80), (2, 0.80), (3, 0.40)]
+    bm25 = [(1, 5.0), (2, 5.0), (3, 1.0)]
+    ed, eb = dict(dense), dict(bm25)
+    doc_bm25 = {2: 9.0, 3: 1.0}  # chunk 1's document matches no term as a whole
+    p = SearchParams()
+    assert [h.chunk_id for h in fuse(dense, bm25, p, ed, eb, doc_bm25)][:2] == [2, 1]
+    # without document scores (or with them switched off) the tie keeps dense order
+    assert [h.chunk_id for h in fuse(dense, bm25, p, ed, eb)][:2] == [1, 2]
+    assert [h.chunk_id for h in fuse(dense, bm25, SearchParams(doc_weights=None), ed, eb, doc_bm25)][:2] == [1, 2]
+    assert len(p.doc_weights) == 3 and p.doc_weights[2] < min(p.doc_weights[:2])  # a tie-breaker, not a third vote
+
+
+def test_document_fts_in_a_build(tiny_build):
+    from index.search import doc_level_bm25
+
+    build, enc = tiny_build
+    assert build.has_doc_fts
+    scores = build.doc_keyword_scores('"blender.io"')
+    assert scores and all(np.isfinite(v) for v in scores.values())
+    for did in build.documents:
+        text = (build.doc_text(did) + " " + (build.documents[did]["title"] or "")).lower()
+        assert (did in scores) == ("blender.io" in text), build.documents[did]["path"]
+    ids = [r["id"] for r in build.query("select id from chunks")]
+    per_chunk = doc_level_bm25(build, '"mixer" OR "sanction"', ids)
+    assert per_chunk and set(per_chunk) <= set(ids)
+    doc_of = {r["id"]: r["doc_id"] for r in build.query("select id, doc_id from chunks")}
+    full = build.doc_keyword_scores('"mixer" OR "sanction"')
+    assert all(per_chunk[c] == full[doc_of[c]] for c in per_chunk)  # every chunk of a document gets its score
+    assert doc_level_bm25(build, "", ids) is None
