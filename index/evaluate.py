@@ -202,7 +202,7 @@ def calibrate(engine, paths: str | list[str], write: bool = True, max_false_abst
     else:
         threshold = cands[lo]
     far, tnr = rates(threshold)
-    cal = load_calibration()
+    cal = {k: v for k, v in load_calibration().items() if k == "params"}  # answer parameters stay; figures are redone
     cal["abstain_below"] = round(threshold, 4)
     cal["calibrated_on"] = [Path(p).name for p in paths]
     cal["n"] = len(items)
