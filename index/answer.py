@@ -267,20 +267,24 @@ class Answerer:
                            "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid],
                            "kind": has_kind})
         scored.sort(key=lambda s: -s["score"])
-        strength, cov = self._support(build, question, idf, scored[: self.p.support_window_candidates], acr) if support else (0.0, 0.0)
+        names = {t for t in name_terms(question) if t in idf}  # what the question is about; the rest is what it asks
+        strength, cov = self._support(build, names, idf, scored[: self.p.support_window_candidates], acr) if support else (0.0, 0.0)
         # a question asking for a kind of answer (an amount, a date) needs a sentence giving one;
         # such a sentence also counts as stating what is asked, whatever its words
         kind_found = kind is None or any(s["kind"] for s in scored[: self.p.focus_sentences])
-        focus = self._focus(build, question, idf, scored[: self.p.focus_sentences], acr) if support else 0.0
-        if kind is not None and kind_found:
+        if not support:
+            focus = 0.0
+        elif kind is not None and kind_found:
             focus = 1.0
+        else:
+            focus = self._focus(build, names, idf, scored[: self.p.focus_sentences], acr)
         return {"sentences": scored, "strength": strength if qterms else 0.0, "coverage": cov, "focus": focus,
                 "kind_found": kind_found, "hits": hits, "qterms": qterms}
 
-    def _focus(self, build: Build, question: str, idf: dict, scored: list[dict], acr: dict) -> float:
+    def _focus(self, build: Build, names: set[str], idf: dict, scored: list[dict], acr: dict) -> float:
         """The largest share (idf-weighted) of the question's non-name terms that one sentence, with its
         heading, contains; 1.0 when the question has no such terms."""
-        rest = set(idf) - name_terms(question)
+        rest = set(idf) - names
         total = sum(idf[t] for t in rest)
         if not total:
             return 1.0
@@ -298,7 +302,7 @@ class Answerer:
             return True
         return ev["strength"] < self.p.sure_above and ev.get("focus", 1.0) < self.p.focus_min
 
-    def _support(self, build: Build, question: str, idf: dict, scored: list[dict], acr: dict) -> tuple[float, float]:
+    def _support(self, build: Build, names: set[str], idf: dict, scored: list[dict], acr: dict) -> tuple[float, float]:
         """How well the best passage supports an answer: similarity plus the weaker of two coverages.
 
         Question terms are split into names (capitalised words, numbers: what the question is about)
@@ -307,7 +311,6 @@ class Answerer:
         right bank that never mentions the code asked for, or one giving some other person's prison
         sentence, supports no answer.
         """
-        names = {t for t in name_terms(question) if t in idf}
         rest = set(idf) - names
         tn = sum(idf[t] for t in names)
         tr = sum(idf[t] for t in rest)

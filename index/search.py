@@ -186,19 +186,21 @@ def _doc_of(build: Build, ids: list[int]) -> dict[int, int]:
     return {r[0]: r[1] for r in build.db.execute(f"select id, doc_id from chunks where id in ({marks})", ids)}
 
 
-def doc_level_bm25(build: Build, match: str, ids: list[int]) -> dict[int, float] | None:
-    """For every candidate chunk whose document matches, that whole document's BM25; None when the
-    build has no documents_fts (a large index, or one made before it existed)."""
+def doc_level_bm25(build: Build, match: str, doc_of: dict[int, int]) -> dict[int, float] | None:
+    """For every candidate chunk (`doc_of`: chunk id -> document id) whose document matches, that
+    whole document's BM25; None when the build has no documents_fts (a large index, or one made
+    before it existed)."""
     if not build.has_doc_fts or not match:
         return None
     bm = build.doc_keyword_scores(match)
-    return {c: bm[d] for c, d in _doc_of(build, ids).items() if d in bm}
+    return {c: bm[d] for c, d in doc_of.items() if d in bm}
 
 
 def search(build: Build, question: str, qvec: np.ndarray | None, p: SearchParams = SearchParams(),
            mode: str = "hybrid", k: int = 20) -> list[Hit]:
     """Top chunks for a question. mode: "hybrid", "dense" or "bm25"."""
     match = keyword_query(build, question) if mode in ("hybrid", "bm25") else ""
+    doc_of: dict[int, int] = {}  # chunk id -> document id, read once
     dense = build.dense(qvec, p.depth) if mode in ("hybrid", "dense") and qvec is not None else []
     bm25 = build.keyword(match, p.depth) if match else []
     if mode == "dense":
@@ -209,14 +211,19 @@ def search(build: Build, question: str, qvec: np.ndarray | None, p: SearchParams
         ids = list(dict.fromkeys([c for c, _ in dense] + [c for c, _ in bm25]))
         full = build.n_chunks <= FULL_SCAN_MAX
         ed, eb = exact_scores(build, qvec, match if full else "", ids)
-        docs = doc_level_bm25(build, match, ids) if full and p.doc_weights else None
+        docs = None
+        if full and p.doc_weights and build.has_doc_fts:
+            doc_of = _doc_of(build, ids)
+            docs = doc_level_bm25(build, match, doc_of)
         hits = fuse(dense, bm25, p, ed, eb if full else None, docs)
     else:
         hits = fuse(dense, bm25, p)
     hits = hits[: max(k, p.diverse_top) * 3]
     if not hits:
         return []
-    doc_of = _doc_of(build, [h.chunk_id for h in hits])
+    missing = [h.chunk_id for h in hits if h.chunk_id not in doc_of]
+    if missing:
+        doc_of.update(_doc_of(build, missing))
     if p.per_doc:
         hits = diversify(hits, doc_of, p.per_doc, p.diverse_top)
     else:
