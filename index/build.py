@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from . import store as store_mod
 from .chunking import chunk_document
 from .config import Settings
 from .errors import BuildError, IndexUnavailableError
@@ -44,17 +43,6 @@ def _previous(store: IndexStore, encoder_name: str):
         build.close()
         return None
     return build
-
-
-def _discard(store: IndexStore, build_id: str, tmp) -> None:
-    """Remove a failed build's folder, renamed or not, unless the pointer already names it."""
-    store_mod.shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        named = (store.pointer() or ("", ""))[0]
-    except Exception:
-        named = ""
-    if named != build_id:
-        store_mod.shutil.rmtree(store.builds / build_id, ignore_errors=True)
 
 
 def build_index(settings: Settings, encoder=None, full: bool = False, progress: bool = False,
@@ -182,10 +170,10 @@ def build_index(settings: Settings, encoder=None, full: bool = False, progress: 
             }
             store.commit(build_id, tmp, manifest)
         except BuildError:
-            _discard(store, build_id, tmp)
+            store.discard(build_id)
             raise
         except OSError as exc:
-            _discard(store, build_id, tmp)
+            store.discard(build_id)
             raise BuildError(f"cannot write the new build in {store.builds} ({exc.strerror or exc})") from None
         store.cleanup()
         summary.chunks = len(rows["chunks"])

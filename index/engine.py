@@ -1,4 +1,10 @@
-"""The one entry point the CLI, the bot and the benchmarks share: ask, rebuild, reload."""
+"""The one entry point the CLI, the bot and the benchmarks share: ask, rebuild, reload.
+
+The engine serves one build at a time and follows CURRENT: a `qabot index` run by another process (an
+admin's terminal while `qabot serve` runs) is picked up by the next ask, at the cost of one stat() of
+CURRENT per ask. Asks in flight keep the build they started with; a build no ask uses any more is closed,
+which releases its reader lease so a later cleanup may remove it.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,14 @@ import asyncio
 import logging
 import threading
 import time
-from functools import lru_cache
+from contextlib import contextmanager
 
 import numpy as np
 
 from .activity import ActivityLog
 from .answer import Answerer, question_parts
 from .config import Settings, load_settings
-from .errors import IndexUnavailableError, QuestionError
+from .errors import IndexMismatchError, IndexUnavailableError, QuestionError
 from .store import Build, IndexStore
 from .text import content_terms
 from .types import Answer, BuildSummary
@@ -45,7 +51,10 @@ class Engine:
         self.store = IndexStore(self.settings.index_path)
         self._encoder = encoder
         self._build: Build | None = None
-        self._lock = threading.RLock()
+        self._stamp = None  # store.pointer_stamp() when the build in service was chosen
+        self._users: dict[Build, int] = {}  # builds in use by asks (sources, info): closed when retired and unused
+        self._lock = threading.RLock()  # guards _build, _stamp and _users
+        self._swap_lock = threading.Lock()  # one thread at a time opens a new build
         self.answerer = Answerer(max_quotes=self.settings.max_quotes, max_list_quotes=self.settings.max_list_quotes)
         self.activity = ActivityLog(self.settings.index_path / "activity.sqlite")
         self._qcache: dict[str, np.ndarray] = {}
@@ -60,22 +69,82 @@ class Engine:
 
     # ---- the build in service ------------------------------------------------------------
     def build(self) -> Build:
-        """The build in service, opened (and verified) on first use."""
-        with self._lock:
-            if self._build is None:
-                self._build = self.store.open_current(self.encoder.name, None)
-                if self._build.manifest.get("dim") != getattr(self.encoder, "dim", self._build.manifest.get("dim")):
-                    from .errors import IndexMismatchError
+        """The build in service: opened (and verified) on first use, and switched to the one CURRENT names
+        whenever CURRENT changed since (a stat per call; the pointer is read only when the stat differs).
 
-                    raise IndexMismatchError(f"the index has {self._build.manifest.get('dim')} dimensions, the model {self.encoder.dim}")
-            return self._build
+        While one thread opens the new build, other calls keep getting the old one. A new build that cannot
+        be opened is logged and the old one kept, until CURRENT changes again."""
+        stamp = self.store.pointer_stamp()
+        with self._lock:
+            serving = self._build
+            if serving is not None and stamp == self._stamp:
+                return serving
+        if serving is None:
+            self._swap_lock.acquire()
+        elif not self._swap_lock.acquire(blocking=False):
+            return serving
+        try:
+            with self._lock:  # another thread may have switched while this one waited
+                serving = self._build
+                if serving is not None and stamp == self._stamp:
+                    return serving
+            if serving is None:
+                return self._serve(self._open(), stamp)
+            try:
+                ptr = self.store.pointer()
+                if ptr is not None and ptr[0] == serving.build_id:
+                    return self._serve(serving, stamp)
+                new = self._open()
+            except IndexUnavailableError as exc:
+                log.warning("CURRENT changed, but staying on build %s: %s%s", serving.build_id, exc,
+                            f" ({exc.hint})" if exc.hint else "")
+                return self._serve(serving, stamp)
+            log.info("switched to build %s (CURRENT changed; was %s)", new.build_id, serving.build_id)
+            return self._serve(new, stamp)
+        finally:
+            self._swap_lock.release()
 
     def reload(self) -> str:
         """Switch to whatever build the pointer names now; asks in flight keep their old build."""
-        new = self.store.open_current(self.encoder.name, None)
+        with self._swap_lock:
+            stamp = self.store.pointer_stamp()  # before the pointer is read: a later switch is noticed
+            return self._serve(self._open(), stamp).build_id
+
+    def _open(self) -> Build:
+        """The current build, opened and verified for this engine's encoder."""
+        build = self.store.open_current(self.encoder.name, None)
+        dim = getattr(self.encoder, "dim", None)
+        if dim is not None and build.manifest.get("dim") != dim:
+            build.close()
+            raise IndexMismatchError(f"the index has {build.manifest.get('dim')} dimensions, the model {dim}")
+        return build
+
+    def _serve(self, build: Build, stamp) -> Build:
+        """Put `build` in service as of pointer `stamp`; close the one it replaces if no ask is using it."""
         with self._lock:
-            self._build = new
-        return new.build_id
+            old, self._build, self._stamp = self._build, build, stamp
+            if old is not None and old is not build and not self._users.get(old):
+                old.close()
+            return build
+
+    @contextmanager
+    def _using(self):
+        """The build in service, counted as in use until the block ends (then closed if it was retired)."""
+        while True:
+            build = self.build()
+            with self._lock:
+                if build is self._build:  # not retired (and perhaps closed) since build() returned it
+                    self._users[build] = self._users.get(build, 0) + 1
+                    break
+        try:
+            yield build
+        finally:
+            with self._lock:
+                left = self._users.pop(build) - 1
+                if left:
+                    self._users[build] = left
+                elif build is not self._build:
+                    build.close()
 
     def ensure_index(self, progress: bool = False) -> BuildSummary | None:
         """Build the index if there is none yet; returns the summary or None if one existed."""
@@ -119,11 +188,11 @@ class Engine:
         """Answer from the build in service: verbatim quotes, or an abstention with closest passages."""
         t0 = time.perf_counter()
         q = check_question(question, self.settings.max_question_chars)
-        build = self.build()  # captured once: a reload during this ask does not affect it
-        parts = question_parts(q)
-        if parts:  # a two-part question: the whole and its halves in one encoder call
-            self.embed_questions([q, *parts])
-        answer = self.answerer.answer(build, q, self.embed_question(q), embed=self.embed_questions)
+        with self._using() as build:  # captured once: a switch during this ask does not affect it
+            parts = question_parts(q)
+            if parts:  # a two-part question: the whole and its halves in one encoder call
+                self.embed_questions([q, *parts])
+            answer = self.answerer.answer(build, q, self.embed_question(q), embed=self.embed_questions)
         answer.question = q
         answer.took_ms = (time.perf_counter() - t0) * 1000
         return answer
@@ -133,14 +202,14 @@ class Engine:
 
     # ---- listing -------------------------------------------------------------------------
     def sources(self, filter: str = "") -> list[dict]:
-        b = self.build()
+        with self._using() as b:
+            docs = sorted(b.documents.values(), key=lambda d: (d["date"] or "", d["path"]), reverse=True)
         f = filter.lower().strip()
-        docs = sorted(b.documents.values(), key=lambda d: (d["date"] or "", d["path"]), reverse=True)
         return [{"path": d["path"], "title": d["title"], "url": d["url"], "date": d["date"]} for d in docs
                 if not f or f in (d["title"] or "").lower() or f in d["path"].lower()]
 
     def info(self) -> dict:
-        b = self.build()
-        c = b.manifest["counts"]
+        with self._using() as b:
+            c = b.manifest["counts"]
         return {"documents": c["documents"], "chunks": c["chunks"], "sentences": c["sentences"], "build_id": b.build_id,
                 "built_at": b.built_at, "index_type": b.manifest.get("index_type"), "model": b.manifest.get("model")}

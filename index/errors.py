@@ -43,3 +43,23 @@ class BuildLockedError(QabotError):
 
 class BuildError(QabotError):
     """A build could not be written; the previous build stays in service."""
+
+
+class UnsafeIndexDirError(BuildError):
+    """The index folder's builds/ is a link or holds entries qabot did not make: cleanup could delete them."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
+class IndexChangingError(IndexUnavailableError):
+    """The build named by CURRENT was replaced again and again while it was being opened."""
+
+    hint = "try again in a moment"
+
+
+class ActivityError(QabotError):
+    """The activity log (questions, votes) cannot be opened or written."""
+
+    hint = "check that the index folder is writable and activity.sqlite is a SQLite file (move it aside to start afresh)"

@@ -575,3 +575,33 @@ def test_build_db_is_read_only(engine):
     t.start()
     t.join()
     assert errors
+
+
+# ---- 9. a reader in another process (issue 10, item 3) -------------------------------------------
+READER = """
+import sys, time
+from index.store import IndexStore
+b = IndexStore(sys.argv[1]).open_current(verify=True)
+print("@open " + b.build_id, file=sys.stderr, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_reader_process_keeps_its_build_and_its_kill_releases_it(hash_index, hash_encoder):
+    """A process with a build open (its reader lease) keeps cleanup off it; killed with -9, it holds nothing."""
+    store = IndexStore(hash_index)
+    served = store.pointer()[0]
+    reader = Proc([PY, "-c", READER, str(hash_index)])
+    assert reader.wait_for("open " + served, timeout=60), reader.stderr
+    settings = Settings(root=ROOT, index_dir=str(hash_index))
+    ids = [build_index(settings, hash_encoder, full=True).build_id for _ in range(3)]
+    names = sorted(p.name for p in (hash_index / "builds").iterdir())
+    assert names == [served] + ids[-2:], names  # keep=2 would have removed it: the lease kept it
+    kept = hash_index / "builds" / served
+    store.verify(kept, json.loads((kept / "manifest.json").read_text()))  # intact, not just present
+    reader.kill()
+    s = build_index(settings, hash_encoder, full=True)
+    names_after = sorted(p.name for p in (hash_index / "builds").iterdir())
+    assert names_after == [ids[-1], s.build_id], names_after
+    report(kind="reader-lease", kept_while_open=served in names, removed_after_kill=served not in names_after,
+           builds_while_open=len(ids))

@@ -10,7 +10,7 @@ import pytest
 
 from index.build import build_index
 from index.errors import CorruptIndexError, IndexMismatchError, IndexUnavailableError
-from index.store import DATA_FILES, FORMAT_VERSION, Build, IndexStore, sha256_file
+from index.store import BUILD_MARKER, DATA_FILES, FORMAT_VERSION, LEASE_FILE, Build, IndexStore, sha256_file
 
 
 @pytest.fixture()
@@ -138,3 +138,41 @@ def test_db_opened_read_only(built):
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         b.db.execute("update documents set title = 'x'")
     b.close()
+
+
+def test_an_open_build_is_never_removed_by_cleanup(built, hash_encoder):
+    """Issue 10, item 3: a reader's lease (a shared flock on builds/<id>/.readers) keeps its build on disk."""
+    settings, store, first = built
+    reader = store.open_current()
+    assert reader.build_id == first.build_id
+    ids = [build_index(settings, hash_encoder, full=True).build_id for _ in range(3)]
+    names = sorted(p.name for p in store.builds.iterdir())
+    assert names == [first.build_id] + ids[-2:]  # kept past keep=2: the reader still has it open
+    assert reader.query("select count(*) as n from chunks")[0]["n"] == first.chunks
+    store.verify(reader.path, reader.manifest)
+    reader.close()
+    reader.close()  # twice is harmless
+    s = build_index(settings, hash_encoder, full=True)
+    assert sorted(p.name for p in store.builds.iterdir()) == [ids[-1], s.build_id]
+
+
+def test_lease_and_marker_stay_outside_the_checksums(built):
+    settings, store, _ = built
+    bid, _ = store.pointer()
+    bdir = store.builds / bid
+    assert (bdir / LEASE_FILE).is_file() and (bdir / BUILD_MARKER).is_file()
+    assert sorted(json.loads((bdir / "manifest.json").read_text())["files"]) == sorted(DATA_FILES)
+    (bdir / LEASE_FILE).write_text("readers write nothing, but a change here is not corruption")
+    store.open_current(verify=True).close()
+
+
+def test_a_build_from_before_leases_opens_and_is_cleaned(built, hash_encoder):
+    settings, store, first = built
+    bdir = store.builds / first.build_id
+    (bdir / LEASE_FILE).unlink()
+    (bdir / BUILD_MARKER).unlink()
+    b = store.open_current(verify=True)  # no lease to take: opened all the same
+    assert b.build_id == first.build_id
+    b.close()
+    ids = [build_index(settings, hash_encoder, full=True).build_id for _ in range(2)]
+    assert sorted(p.name for p in store.builds.iterdir()) == ids
