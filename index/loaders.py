@@ -6,6 +6,8 @@ import hashlib
 import logging
 import os
 import re
+import stat
+from dataclasses import dataclass
 from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,7 +46,7 @@ def _str(value) -> str | None:
     if value is None:
         return None
     if isinstance(value, (date, datetime)):
-        return value.isoformat()[:10] if isinstance(value, date) and not isinstance(value, datetime) else value.isoformat()
+        return value.isoformat() if isinstance(value, datetime) else value.isoformat()[:10]
     return str(value).strip() or None
 
 
@@ -99,8 +101,10 @@ def load_text(raw: str, name: str) -> dict:
 
 
 class _HTMLText(HTMLParser):
-    SKIP = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "template", "svg", "iframe", "button", "select"}
-    BLOCK = {"p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr", "br", "blockquote", "pre", "dd", "dt", "figcaption", "td", "th"}
+    SKIP = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "template", "svg", "iframe",
+            "button", "select"}
+    BLOCK = {"p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr", "br", "blockquote", "pre",
+             "dd", "dt", "figcaption", "td", "th"}
     HEAD = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
     VOID = {"br", "img", "meta", "link", "input", "hr", "area", "base", "col", "embed", "source", "track", "wbr"}
 
@@ -214,19 +218,141 @@ def load_pdf(data: bytes, name: str) -> dict:
     if not parts:
         raise SkipDocument("has no extractable text (a scanned PDF?)")
     text = "\n\n".join(parts) + "\n"
-    title = str(meta_title).strip() if meta_title and str(meta_title).strip() else (parts[0].strip().splitlines()[0][:150] or name)
+    first_line = parts[0].strip().splitlines()[0][:150]
+    title = str(meta_title).strip() if meta_title and str(meta_title).strip() else (first_line or name)
     return {"text": text, "title": title, "url": None, "date": None, "meta": {}, "pages": pages}
 
 
-def load_file(path: Path, root: Path, base_url: str = "") -> Document:
-    """Load one file; raises SkipDocument with the reason when it cannot be indexed."""
+# How a listed file is opened for reading (see _open_listed): never through a symlink, never blocking
+# on a FIFO swapped in for a file, and never leaked into a child process.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_OPEN_ROOT = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_DIR = _OPEN_ROOT | _NOFOLLOW
+_OPEN_FILE = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+RACED_SYMLINK = "changed into a symlink while indexing"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One listed file and where its bytes are read from, fixed at listing time.
+
+    `path` is the file as listed (its name and suffix decide the kind, and it gives the document's
+    path); `folder` is the resolved source folder it was listed in and `rel` its path inside that
+    folder (base_url links use them for folders outside the project root). The bytes are read from
+    `parts` below `read_root`, a resolved source folder whose (st_dev, st_ino) was `root_id`. For a
+    plain file that is its own place; for a symlink that was allowed because it points inside the
+    source folders it is the target resolved at listing time, so reading never follows a link.
+    """
+
+    path: Path
+    folder: Path
+    rel: str
+    read_root: Path
+    parts: tuple[str, ...]
+    root_id: tuple[int, int] | None = None
+
+
+def _standalone(path: Path) -> SourceFile:
+    """A file loaded on its own, not listed from a source folder: the caller chose it, so a symlink
+    in its last component is resolved once, here; the read itself still follows no link."""
+    target = path.resolve() if path.is_symlink() else path.parent.resolve() / path.name
+    return SourceFile(path=path, folder=path.parent.resolve(), rel=path.name, read_root=target.parent,
+                      parts=(target.name,))
+
+
+def _raced(dir_fd: int, name: str, what: str) -> SkipDocument | None:
+    """Why opening `name` failed, if it is because a symlink now stands there (else None: re-raise).
+
+    O_NOFOLLOW reports a link as ELOOP, O_DIRECTORY | O_NOFOLLOW as ENOTDIR (and BSDs say EMLINK),
+    so the link is recognised by an lstat of the same name in the same folder fd, not by errno."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return None
+    return SkipDocument(f"{what}{RACED_SYMLINK}") if stat.S_ISLNK(st.st_mode) else None
+
+
+def _open_listed(src: SourceFile) -> int:
+    """A read-only fd on the listed file's bytes, or SkipDocument if it was swapped during the build.
+
+    Between listing and reading, someone with write access to a source folder can replace the file
+    or any folder on its path with a symlink (to /etc/passwd, say). A check by path followed by a
+    read by path can never rule that out, so the read itself refuses links: the source folder is
+    opened (and compared with its identity at listing time), then every folder below it is opened
+    relative to its parent's fd with O_DIRECTORY | O_NOFOLLOW, and the file last with O_NOFOLLOW.
+    The kernel resolves each step inside the folder already held, so what is opened is, at the
+    moment of opening, a file inside the source folder reached without following any link; fstat
+    on the fd then requires a regular file (not a FIFO, device or socket; O_NONBLOCK keeps a FIFO
+    from hanging the build before that check). A symlink that was listed because it points inside
+    the source folders is read at the target resolved when it was listed, under the same rules.
+    A file replaced by another regular file in the same place is read as it now is: that is an
+    edit (an editor's atomic save), not an escape.
+    """
+    if not src.parts or any(p in ("", ".", "..") for p in src.parts):
+        raise SkipDocument("has a path that cannot be opened safely")
+    fd = os.open(src.read_root, _OPEN_ROOT)
+    try:
+        st = os.fstat(fd)
+        if src.root_id is not None and (st.st_dev, st.st_ino) != src.root_id:
+            raise SkipDocument(f"its source folder {src.read_root} was replaced while indexing")
+        for i, name in enumerate(src.parts):
+            last = i == len(src.parts) - 1
+            try:
+                nxt = os.open(name, _OPEN_FILE if last else _OPEN_DIR, dir_fd=fd)
+            except OSError:
+                what = "" if last else f"its folder {'/'.join(src.parts[:i + 1])} "
+                raced = _raced(fd, name, what)
+                if raced is not None:
+                    raise raced from None
+                raise
+            os.close(fd)
+            fd = nxt
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SkipDocument("is not a regular file (changed while indexing?)")
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_bounded(fd: int) -> bytes:
+    """The whole file from the fd, refusing more than MAX_FILE_BYTES even if it grows while read."""
+    too_big = f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB"
+    size = os.fstat(fd).st_size
+    if size > MAX_FILE_BYTES:
+        raise SkipDocument(f"{too_big} ({size // (1024 * 1024)} MB)")
+    with open(fd, "rb", closefd=False) as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise SkipDocument(f"{too_big} (it grew while being read)")
+    return data
+
+
+def link_path(src: SourceFile, root: Path) -> str:
+    """The path a base_url link names: relative to the project root for folders inside it (so a
+    base_url that maps the project, a repository say, links right), relative to the source folder
+    for folders outside it (`/srv/wiki-export/page.md` links as `page.md`, never `../…`)."""
+    rel = os.path.relpath(src.folder / src.rel, Path(root).resolve())
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        rel = src.rel
+    return rel.replace(os.sep, "/")
+
+
+def load_file(path: Path, root: Path, base_url: str = "", listed: SourceFile | None = None) -> Document:
+    """Load one file; raises SkipDocument with the reason when it cannot be indexed.
+
+    `listed` is how list_source_files found it (load_documents passes it), so the read cannot be
+    redirected after listing; without it the file is read in its own folder (see _standalone).
+    """
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise SkipDocument("has an unsupported file type")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise SkipDocument(f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({size // (1024 * 1024)} MB)")
-    data = path.read_bytes()
+    src = listed or _standalone(Path(path))
+    fd = _open_listed(src)
+    try:
+        data = _read_bounded(fd)
+    finally:
+        os.close(fd)
     if not data.strip():
         raise SkipDocument("is empty")
     name = path.stem
@@ -235,52 +361,79 @@ def load_file(path: Path, root: Path, base_url: str = "") -> Document:
     else:
         raw = _decode(data)
         fields = {"markdown": load_markdown, "text": load_text, "html": load_html}[kind](raw, name)
-    rel = os.path.relpath(path, root).replace(os.sep, "/")
+    rel = os.path.relpath(path, root).replace(os.sep, "/")  # the document's identity: keep it stable
     url = fields.get("url")
     if url and (m := re.match(r"(\S+)\s+\([^()]*\)$", url)):
         url = m.group(1)  # "https://… (advisory PDF)": a link followed by a note
     if url and not re.match(r"https?://[^\s/$.?#].\S*$", url):
         url = None  # never a broken link
     if not url and base_url:
-        url = base_url.rstrip("/") + "/" + quote(rel)
+        url = base_url.rstrip("/") + "/" + quote(link_path(src, root))
     digest = hashlib.sha256(LOADER_VERSION.encode() + b"\0" + data).hexdigest()
     return Document(path=rel, title=fields["title"], text=fields["text"], url=url, date=fields.get("date"),
                     kind=kind, pages=fields.get("pages", []), meta=fields.get("meta", {}), content_hash=digest)
 
 
-def iter_source_files(folders: list[Path]) -> tuple[list[Path], list[str]]:
-    """Files under the source folders, sorted; symlinks leaving the folders are not followed."""
-    files, warnings = [], []
-    roots = [f.resolve() for f in folders]
+def list_source_files(folders: list[Path]) -> tuple[list[SourceFile], list[str]]:
+    """Files under the source folders, sorted, with where each is read from; symlinks leaving the
+    folders are not followed. A folder that cannot be listed is named in a warning, never skipped
+    in silence (os.walk drops it unless told otherwise)."""
+    files: list[SourceFile] = []
+    warnings: list[str] = []
+    roots = sorted({f.resolve() for f in folders}, key=lambda r: len(r.parts), reverse=True)  # innermost first
+    root_ids: dict[Path, tuple[int, int]] = {}
+    for r in roots:
+        try:
+            st = os.stat(r)
+            root_ids[r] = (st.st_dev, st.st_ino)
+        except OSError:
+            pass
+
+    def unreadable(exc: OSError) -> None:
+        warnings.append(f"{exc.filename}: folder cannot be read ({exc.strerror}); skipped")
+
     for folder in folders:
         if not folder.is_dir():
             warnings.append(f"{folder}: source folder does not exist; skipped")
             continue
-        for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        resolved = folder.resolve()
+        for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for fn in sorted(filenames):
                 if fn.startswith(".") or Path(fn).suffix.lower() not in SUFFIXES:
                     continue
                 p = Path(dirpath) / fn
+                rel = os.path.relpath(p, folder)
+                read_root, parts = resolved, Path(rel).parts
                 if p.is_symlink():
                     target = p.resolve()
-                    if not any(target == r or r in target.parents for r in roots):
+                    inside = next((r for r in roots if target == r or r in target.parents), None)
+                    if inside is None:
                         warnings.append(f"{p}: skipped, symlink points outside the source folders")
                         continue
+                    read_root, parts = inside, target.relative_to(inside).parts
                 if not p.is_file():
                     continue
-                files.append(p)
+                files.append(SourceFile(path=p, folder=resolved, rel=rel, read_root=read_root, parts=parts,
+                                        root_id=root_ids.get(read_root)))
     return files, warnings
+
+
+def iter_source_files(folders: list[Path]) -> tuple[list[Path], list[str]]:
+    """The listed files' paths (see list_source_files), for callers that only need the names."""
+    files, warnings = list_source_files(folders)
+    return [f.path for f in files], warnings
 
 
 def load_documents(folders: list[Path], root: Path, base_url: str = "") -> tuple[list[Document], list[str]]:
     """All documents under the folders, plus one warning per skipped file naming it."""
-    files, warnings = iter_source_files(folders)
+    files, warnings = list_source_files(folders)
     docs: list[Document] = []
     seen: dict[str, str] = {}
-    for p in files:
+    for src in files:
+        p = src.path
         try:
-            doc = load_file(p, root, base_url)
+            doc = load_file(p, root, base_url, listed=src)
         except SkipDocument as exc:
             warnings.append(f"{os.path.relpath(p, root)}: skipped, {exc}")
             continue

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import pickle
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -113,14 +116,16 @@ def test_front_matter_with_crlf_and_bom(tmp_path):
 
 # ---- plain text --------------------------------------------------------------------------------
 def test_text_url_last_line(tmp_path):
-    d = load_file(write(tmp_path / "s.txt", "**A Title Line**\nSome body text.\n\nhttps://example.org/story\n"), tmp_path)
+    d = load_file(write(tmp_path / "s.txt", "**A Title Line**\nSome body text.\n\nhttps://example.org/story\n"),
+                  tmp_path)
     assert d.url == "https://example.org/story" and d.title == "A Title Line" and "example.org" not in d.text
     assert d.kind == "text"
 
 
 def test_text_url_first_line(tmp_path):
     d = load_file(write(tmp_path / "s.txt", "https://example.org/first\n\nFirst real line.\nMore.\n"), tmp_path)
-    assert d.url == "https://example.org/first" and d.text.startswith("\nFirst real line.") and d.title == "First real line."
+    assert d.url == "https://example.org/first" and d.text.startswith("\nFirst real line.")
+    assert d.title == "First real line."
 
 
 def test_text_without_url_and_url_only(tmp_path):
@@ -131,8 +136,8 @@ def test_text_without_url_and_url_only(tmp_path):
 
 
 def test_url_with_a_note_keeps_the_link(tmp_path):
-    d = load_file(write(tmp_path / "n.md", '---\nurl: "https://ofac.treasury.gov/media/923126/download?inline (advisory PDF)"\n'
-                                           '---\nBody sentence.\n'), tmp_path)
+    d = load_file(write(tmp_path / "n.md", '---\nurl: "https://ofac.treasury.gov/media/923126/download?inline '
+                                           '(advisory PDF)"\n---\nBody sentence.\n'), tmp_path)
     assert d.url == "https://ofac.treasury.gov/media/923126/download?inline"
 
 
@@ -234,7 +239,8 @@ def test_oversized_file_skipped(tmp_path):
 
 
 # ---- links -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("url", ["not a url", "javascript:alert(1)", "http://", "ftp://x.org/a", "https://exa mple.org"])
+@pytest.mark.parametrize("url", ["not a url", "javascript:alert(1)", "http://", "ftp://x.org/a",
+                                 "https://exa mple.org"])
 def test_broken_links_dropped(url, tmp_path):
     d = load_file(write(tmp_path / "l.md", f"---\ntitle: t\nurl: \"{url}\"\n---\nBody sentence.\n"), tmp_path)
     assert d.url is None
@@ -243,7 +249,8 @@ def test_broken_links_dropped(url, tmp_path):
 
 
 def test_base_url_quotes_path(tmp_path):
-    d = load_file(write(tmp_path / "sub dir" / "naïve file.txt", "Body sentence.\n"), tmp_path, base_url="https://w.example/")
+    d = load_file(write(tmp_path / "sub dir" / "naïve file.txt", "Body sentence.\n"), tmp_path,
+                  base_url="https://w.example/")
     assert d.url == "https://w.example/sub%20dir/na%C3%AFve%20file.txt"
 
 
@@ -274,22 +281,76 @@ def test_load_documents_skips_bad_and_keeps_good(tmp_path):
     assert len(warnings) == len(bad) + 2
 
 
-def test_unreadable_permission_is_a_warning(tmp_path, monkeypatch):
-    src = tmp_path / "src"
+def as_unprivileged(fn):
+    """fn() run where permissions apply: in a forked child that drops to nobody when the tests run as
+    root (root reads everything, so chmod alone proves nothing), else in this process."""
+    if os.geteuid() != 0:
+        return fn()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(w, pickle.dumps(fn()))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        data = fh.read()
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and data, "the unprivileged child failed"
+    return pickle.loads(data)
+
+
+@pytest.fixture()
+def open_tmp():
+    """A temporary folder that an unprivileged child can reach (pytest's tmp_path is root-only)."""
+    d = Path(tempfile.mkdtemp(prefix="qabot-perm-"))
+    d.chmod(0o755)
+    yield d
+    for sub in d.rglob("*"):
+        if sub.is_dir() and not sub.is_symlink():
+            sub.chmod(0o755)
+    shutil.rmtree(d)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_unreadable_permission_is_a_warning(open_tmp):
+    root = open_tmp
+    src = root / "src"
     write(src / "a.md", "# A\n\nText.\n")
     write(src / "b.md", "# B\n\nOther text.\n")
-
-    real = Path.read_bytes
-
-    def read_bytes(self):
-        if self.name == "a.md":
-            raise PermissionError(13, "Permission denied")
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
-    docs, warnings = load_documents([src], tmp_path)
+    src.chmod(0o755)
+    (src / "a.md").chmod(0o000)  # really unreadable to the child
+    docs, warnings = as_unprivileged(lambda: load_documents([src], root))
     assert [d.path for d in docs] == ["src/b.md"]
     assert warnings == ["src/a.md: skipped, cannot be read (Permission denied)"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_unreadable_folder_is_a_warning(open_tmp):
+    """Issue 10 item 12: os.walk drops a folder it cannot list unless asked; it is named now."""
+    root = open_tmp
+    src = root / "src"
+    write(src / "ok.md", "# Ok\n\nReadable text.\n")
+    write(src / "locked" / "inner.md", "# Inner\n\nUnreachable text.\n")
+    write(src / "locked" / "deeper" / "more.md", "# More\n\nAlso unreachable.\n")
+    for d in (src, src / "locked" / "deeper"):
+        d.chmod(0o755)
+    (src / "locked").chmod(0o000)
+    docs, warnings = as_unprivileged(lambda: load_documents([src], root))
+    assert [d.path for d in docs] == ["src/ok.md"]
+    assert warnings == [f"{src / 'locked'}: folder cannot be read (Permission denied); skipped"]
+    # a source folder that cannot be listed at all is named the same way, not skipped in silence
+    (src / "locked").chmod(0o755)
+    src.chmod(0o000)
+    files, warnings = as_unprivileged(lambda: iter_source_files([src]))
+    assert files == [] and warnings == [f"{src}: folder cannot be read (Permission denied); skipped"]
 
 
 def test_symlinks(tmp_path):
@@ -304,6 +365,9 @@ def test_symlinks(tmp_path):
     assert "link-out.md" not in names and "secret.md" not in names
     assert "link-in.md" in names and "real.md" in names
     assert any("link-out.md" in w and "outside" in w for w in warnings)
+    # called on its own (evaluate.py does, for PDFs), a path that is a symlink is the caller's choice
+    d = load_file(src / "link-in.md", tmp_path, base_url="https://w.example/")
+    assert d.path == "src/link-in.md" and "Inside." in d.text and d.url == "https://w.example/src/link-in.md"
 
 
 def test_real_corpus_loads_cleanly():
@@ -319,3 +383,208 @@ def test_real_corpus_loads_cleanly():
     by_path = {d.path: d for d in docs}
     assert by_path["docs_corpus/2022-05-16_state-treasury-fbi_dprk-it-worker-advisory-excerpt.md"].url == \
         "https://ofac.treasury.gov/media/923126/download?inline"
+
+
+# ---- issue 10 item 4: files and folders swapped for symlinks between listing and reading ---------
+MARKER = "The QUARTZWALRUS marker sentence lives outside every source folder."
+
+
+def swap_after_listing(monkeypatch, swaps: dict[str, object]):
+    """Run swaps[name]() just before the loader reads the file called `name`: listing is over by
+    then, so this is the race an attacker with write access to a source folder would win."""
+    import index.loaders as loaders
+
+    real = loaders.load_file
+
+    def load_file(path, *a, **kw):
+        if (fn := swaps.pop(Path(path).name, None)) is not None:
+            fn()
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(loaders, "load_file", load_file)
+
+
+def relink(path: Path, target: Path, directory: bool = False):
+    """Replace `path` (a file or a folder, moved aside) with a symlink to `target`, as `mv` would."""
+    def swap():
+        path.rename(path.with_name(path.name + ".moved-aside"))
+        path.symlink_to(target, target_is_directory=directory)
+    return swap
+
+
+def assert_no_outside_text(docs):
+    for d in docs:
+        assert "QUARTZWALRUS" not in d.text and "root:x:0:0" not in d.text, d.path
+
+
+def test_file_swapped_for_a_symlink_is_not_followed(tmp_path, monkeypatch):
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    write(outside / "secret.md", f"# Secret\n\n{MARKER}\n")
+    write(src / "a.md", "# A\n\nAn innocent document.\n")
+    write(src / "b.md", "# B\n\nAnother innocent document.\n")
+    write(src / "c.txt", "A third innocent document.\n")
+    passwd = Path("/etc/passwd").is_file()
+    swaps = {"a.md": relink(src / "a.md", outside / "secret.md")}
+    if passwd:
+        swaps["c.txt"] = relink(src / "c.txt", Path("/etc/passwd"))  # the issue's own reproduction
+    swap_after_listing(monkeypatch, swaps)
+    docs, warnings = load_documents([src], tmp_path)
+    assert not swaps, "the hook never ran"
+    assert_no_outside_text(docs)
+    assert [d.path for d in docs] == (["src/b.md"] if passwd else ["src/b.md", "src/c.txt"])
+    assert warnings == ["src/a.md: skipped, changed into a symlink while indexing"] + \
+        (["src/c.txt: skipped, changed into a symlink while indexing"] if passwd else [])
+
+
+def test_folder_swapped_for_a_symlink_is_not_followed(tmp_path, monkeypatch):
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    write(outside / "b.md", f"# B\n\n{MARKER}\n")  # same name as the listed file, so the path still works
+    write(outside / "deeper" / "c.md", f"# C\n\n{MARKER}\n")
+    write(src / "a.md", "# A\n\nAn innocent document.\n")
+    write(src / "sub" / "b.md", "# B\n\nA nested innocent document.\n")
+    write(src / "x" / "deeper" / "c.md", "# C\n\nA deeper innocent document.\n")
+    swap_after_listing(monkeypatch, {"b.md": relink(src / "sub", outside, directory=True),
+                                     "c.md": relink(src / "x", outside, directory=True)})
+    docs, warnings = load_documents([src], tmp_path)
+    assert_no_outside_text(docs)
+    assert [d.path for d in docs] == ["src/a.md"]
+    assert "src/sub/b.md: skipped, its folder sub changed into a symlink while indexing" in warnings
+    assert "src/x/deeper/c.md: skipped, its folder x changed into a symlink while indexing" in warnings
+
+
+def test_source_folder_swapped_for_a_symlink_is_not_followed(tmp_path, monkeypatch):
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    write(outside / "a.md", f"# A\n\n{MARKER}\n")
+    write(src / "a.md", "# A\n\nAn innocent document.\n")
+    swap_after_listing(monkeypatch, {"a.md": relink(src, outside, directory=True)})
+    docs, warnings = load_documents([src], tmp_path)
+    assert_no_outside_text(docs)
+    assert docs == [] and len(warnings) == 1
+    assert warnings[0].startswith("src/a.md: skipped, its source folder ") and "replaced while indexing" in warnings[0]
+
+
+def test_inside_symlink_is_read_at_its_listed_target(tmp_path, monkeypatch):
+    """A symlink pointing inside the sources is still indexed; repointed after listing, it is read
+    where it pointed when listed (a regular file inside the sources), never at the new target."""
+    src, other, outside = tmp_path / "src", tmp_path / "other", tmp_path / "outside"
+    write(outside / "secret.md", f"# Secret\n\n{MARKER}\n")
+    write(src / "real.md", "# Real\n\nThe real inside document.\n")
+    write(other / "target.md", "# Target\n\nA document in the second source folder.\n")
+    (src / "link-in.md").symlink_to(src / "real.md")
+    (src / "link-other.md").symlink_to(other / "target.md")
+    docs, warnings = load_documents([src, other], tmp_path)
+    assert warnings == ["src/real.md: skipped, same content as src/link-in.md",
+                        "other/target.md: skipped, same content as src/link-other.md"]
+    assert sorted(d.path for d in docs) == ["src/link-in.md", "src/link-other.md"]
+
+    def repoint(link):
+        def swap():
+            link.unlink()
+            link.symlink_to(outside / "secret.md")
+        return swap
+
+    swap_after_listing(monkeypatch, {"link-in.md": repoint(src / "link-in.md"),
+                                     "link-other.md": repoint(src / "link-other.md")})
+    docs, warnings = load_documents([src, other], tmp_path)
+    assert_no_outside_text(docs)
+    by_path = {d.path: d.text for d in docs}
+    assert "The real inside document." in by_path["src/link-in.md"]
+    assert "second source folder" in by_path["src/link-other.md"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_file_swapped_for_a_fifo_does_not_hang(tmp_path, monkeypatch):
+    import threading
+
+    src = tmp_path / "src"
+    write(src / "a.md", "# A\n\nAn innocent document.\n")
+    write(src / "b.md", "# B\n\nAnother innocent document.\n")
+    fifo = src / "a.md"
+
+    def swap():
+        fifo.unlink()
+        os.mkfifo(fifo)
+
+    swap_after_listing(monkeypatch, {"a.md": swap})
+    out = {}
+    t = threading.Thread(target=lambda: out.update(zip(("docs", "warnings"), load_documents([src], tmp_path))),
+                         daemon=True)
+    t.start()
+    t.join(10)
+    finished = not t.is_alive()
+    try:  # release a reader stuck on the FIFO, whatever happened
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+    t.join(10)
+    assert finished, "the loader blocked on a FIFO swapped in for a document"
+    assert [d.path for d in out["docs"]] == ["src/b.md"]
+    assert out["warnings"] == ["src/a.md: skipped, is not a regular file (changed while indexing?)"]
+
+
+# ---- issue 10 item 8: base_url links for source folders outside the project root ---------------
+def test_base_url_for_a_source_outside_the_root(tmp_path):
+    project, wiki = tmp_path / "project", tmp_path / "ext" / "wiki-export"
+    write(project / "docs" / "a.md", "# A\n\nA project document.\n")
+    write(wiki / "page.md", "# Page\n\nA wiki page.\n")
+    write(wiki / "sub dir" / "deep page.md", "# Deep\n\nA deeper wiki page.\n")
+    docs, warnings = load_documents([project / "docs", wiki], project, base_url="https://wiki.example.org/")
+    assert warnings == []
+    by_path = {d.path: d.url for d in docs}
+    assert by_path == {  # paths (the index's identity) unchanged; links relative to the source folder
+        "docs/a.md": "https://wiki.example.org/docs/a.md",
+        "../ext/wiki-export/page.md": "https://wiki.example.org/page.md",
+        "../ext/wiki-export/sub dir/deep page.md": "https://wiki.example.org/sub%20dir/deep%20page.md",
+    }
+    assert not any(".." in u for u in by_path.values())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/etc/passwd").is_file(), reason="the issue's reproduction reads /etc/passwd")
+def test_cli_index_with_a_document_swapped_for_etc_passwd(tmp_path):
+    """The issue's reproduction through the real CLI: `qabot index` is paused while it loads the
+    10th file, the last listed document becomes a symlink to /etc/passwd, the build goes on; then
+    `qabot ask "root x 0 0 bin bash"` must not quote /etc/passwd."""
+    import json
+    import queue
+    import subprocess
+    import sys
+    import threading
+
+    for folder in ("docs_corpus", "seeds"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    cfg = tmp_path / "qabot.toml"
+    cfg.write_text('sources = ["docs_corpus", "seeds"]\n')
+    victim = sorted((tmp_path / "seeds").iterdir())[-1]  # listed last: read long after the pause
+    victim_rel = victim.relative_to(tmp_path).as_posix()
+    go = tmp_path / "go"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "QT_"))}
+    env.update(QT_ENCODER="hash", QT_STOP="load-mid", QT_GO=str(go), PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    probe = [sys.executable, str(ROOT / "tests" / "qabot_probe.py"), "--config", str(cfg)]
+    p = subprocess.Popen(probe + ["index", "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in p.stderr] + [lines.put(None)], daemon=True).start()
+    seen = []
+    try:
+        while (line := lines.get(timeout=120)) is not None and line.strip() != "@load-mid":
+            seen.append(line)
+        assert line is not None, "".join(seen)
+        victim.unlink()
+        victim.symlink_to("/etc/passwd")
+        go.touch()
+        assert p.wait(120) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+    while (line := lines.get(timeout=30)) is not None:
+        seen.append(line)
+    r = subprocess.run(probe + ["ask", "--json", "root x 0 0 bin bash"], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for q in out["quotes"]:
+        assert "root:x:0:0" not in q["text"] and "/bin/bash" not in q["text"] and q["doc"] != victim_rel, q
+    assert f"warning: {victim_rel}: skipped, changed into a symlink while indexing\n" in seen, "".join(seen)
+    # the next build sees the link when listing and names it the way it always did
+    r = subprocess.run(probe + ["index", "-q"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "symlink points outside the source folders" in r.stderr, r.stderr
