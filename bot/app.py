@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from index.config import Settings, load_settings
+from index.engine import check_question
 from index.errors import IndexUnavailableError, QabotError, QuestionError
 from index.types import Answer, Quote
 
@@ -129,13 +130,12 @@ class QABot(commands.Bot):
     # ------------------------------------------------------------------ answering
 
     def validate(self, question: str | None) -> str | None:
-        """A short message when the question can't be asked, else None."""
-        question = (question or "").strip()
-        if not question:
-            return "Please type a question, for example `/ask question: which banks were sanctioned?`"
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            return f"That question is {len(question)} characters long; please keep it under {limit}."
+        """A short message when the question can't be asked, else None (the engine's own check, so the
+        limit counts the cleaned question, as the CLI does)."""
+        try:
+            check_question(question or "", self.settings.max_question_chars)
+        except QuestionError as exc:
+            return str(exc)
         return None
 
     def rate_limited(self, user_id: int) -> str | None:

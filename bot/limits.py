@@ -1,4 +1,7 @@
-"""A per-user sliding-window rate limit for questions."""
+"""A per-user sliding-window rate limit for questions.
+
+Over the limit, the user is told once per window; a public refusal for every further message would
+let one person flood a channel with the bot's own replies (`told_once`)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ class RateLimiter:
         self.count = count
         self.seconds = seconds
         self._hits: dict[int, deque[float]] = {}
+        self._told: dict[int, float] = {}  # key -> the window (its oldest hit) the key was told about
 
     def hit(self, key: int) -> float:
         """Record a hit for `key`; 0.0 if allowed, else the seconds until the next one is."""
@@ -26,7 +30,18 @@ class RateLimiter:
         if len(hits) >= self.count:
             return max(self.seconds - (now - hits[0]), 0.1)
         hits.append(now)
+        self._told.pop(key, None)
         return 0.0
+
+    def told_once(self, key: int) -> bool:
+        """True the first time it is asked for `key` in its current over-limit window, then False."""
+        hits = self._hits.get(key)
+        window = hits[0] if hits else 0.0
+        if self._told.get(key) == window:
+            return False
+        self._told[key] = window
+        return True
 
     def reset(self) -> None:
         self._hits.clear()
+        self._told.clear()

@@ -42,15 +42,13 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"qa:fb
         return cls(match["vote"], int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        from index.activity import hash_user
-
         bot = _bot(interaction)
         value = 1 if self.vote == "up" else -1
         try:
             await asyncio.to_thread(
                 bot.engine.activity.record_feedback,
                 self.answer_id,
-                hash_user(interaction.user.id),
+                interaction.user.id,
                 interaction.guild_id,
                 value,
             )

@@ -12,7 +12,6 @@ import pytest
 import pytest_asyncio
 
 from bot import create_bot
-from index.activity import hash_user
 from index.engine import Engine
 
 from botkit import answer_id_of, built_corpus, custom_ids, deferred_with_thinking, settings_for
@@ -100,13 +99,25 @@ async def test_off_topic_question_abstains_with_closest_passages(world):
     assert not link_urls(result.response.components)  # no "source" buttons for a non-answer
 
 
-@pytest.mark.parametrize("question, expected", [("   ", "Please type a question"), ("why " * 300, "under 1000")])
+@pytest.mark.parametrize("question, expected", [("   ", "The question is empty"), ("why " * 300, "under 1000")])
 async def test_unusable_question_is_refused_privately_before_deferring(world, question, expected):
     result = await world.alice.slash(world.channel, "ask", question=question)
 
     assert not deferred_with_thinking(world.env, result)
     assert result.ephemeral
     assert expected in result.response.content
+
+
+async def test_question_length_is_measured_after_cleaning_as_in_the_cli(world):
+    """Whitespace does not count toward the limit: the bot and the CLI share one check."""
+    padded = "   ".join(["Which", "banks", "were", "sanctioned?"] * 30) + " " * 400  # > 1000 raw, < 1000 clean
+    assert len(padded) > world.bot.settings.max_question_chars > len(" ".join(padded.split()))
+
+    result = await world.alice.slash(world.channel, "ask", question=padded)
+
+    assert deferred_with_thinking(world.env, result)
+    assert "characters long" not in (result.response.content or "")
+    assert result.response.embeds
 
 
 async def test_question_without_searchable_words_gets_the_engines_advice(world):
@@ -192,7 +203,8 @@ async def test_feedback_is_stored_once_per_user_and_can_change(world, engine):
 
     with sqlite3.connect(engine.activity.path) as db:
         votes = dict(db.execute("select user_hash, vote from feedback where answer_id = ?", [answer_id]).fetchall())
-    assert votes == {hash_user(world.alice.id): -1, hash_user(world.bob.id): 1}
+    assert votes == {engine.activity.user_hash(world.alice.id): -1, engine.activity.user_hash(world.bob.id): 1}
+    assert not {str(world.alice.id), str(world.bob.id)} & set(votes)  # never the ids themselves
 
 
 async def test_more_passages_are_shown_privately(world):
@@ -300,6 +312,31 @@ async def test_rate_limit_answers_privately_and_resets(world):
     await world.env.advance_time(31)
     again = await world.alice.slash(world.channel, "ask", question=BANKS)
     assert deferred_with_thinking(world.env, again)
+
+
+async def test_rate_limited_mentions_are_refused_once_then_quietly(world):
+    """Over the limit in public, one refusal per window, not one per message (no reply flood)."""
+    world.bot.settings = world.bot.settings.with_(rate_limit_count=1, rate_limit_seconds=30)
+    world.bot.rate_limiter.count, world.bot.rate_limiter.seconds = 1, 30
+    world.bot.rate_limiter.reset()
+    me = world.bot.user
+    channel = world.guild.create_text_channel("flood")
+
+    await world.alice.send(channel, f"<@{me.id}> {BANKS}")
+    assert channel.last_message.author.id == me.id and channel.last_message.embeds  # answered
+    await world.alice.send(channel, f"<@{me.id}> {BANKS}")
+    refusal = channel.last_message
+    assert refusal.author.id == me.id and "Try again in" in refusal.content
+    for _ in range(5):
+        sent = await world.alice.send(channel, f"<@{me.id}> {BANKS}")
+        assert channel.last_message.id == sent.id  # no further public replies
+    bot_replies = [m for m in channel.history() if m.author.id == me.id]
+    assert len(bot_replies) == 2
+
+    await world.env.advance_time(31)
+    await world.alice.send(channel, f"<@{me.id}> {BANKS}")
+    assert channel.last_message.author.id == me.id and channel.last_message.embeds  # a new window: answered
+    world.bot.rate_limiter.reset()
 
 
 async def test_failed_followup_is_logged_and_the_bot_keeps_answering(world, caplog):

@@ -116,7 +116,12 @@ class Ask(commands.Cog):
         if not self._addressed(message):
             return
         question = self._question_text(message)
-        problem = self.bot.validate(question) or self.bot.rate_limited(message.author.id)
+        problem = self.bot.validate(question)
+        if problem is None and (problem := self.bot.rate_limited(message.author.id)):
+            # In public, over the limit: say so once per window, then stay quiet (no reply flood).
+            if not self.bot.rate_limiter.told_once(message.author.id):
+                log.info("rate-limited message %s not answered (user already told)", message.id)
+                return
         if problem:
             await self._reply(message, None, content=problem)
             return
