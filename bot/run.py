@@ -10,8 +10,11 @@ import discord
 
 from index.config import Settings, load_settings
 from index.errors import QabotError
+from index.terminal import SafeFormatter
 
 log = logging.getLogger(__name__)
+
+LOG_FORMAT = "[{asctime}] [{levelname:<8}] {name}: {message}"  # discord.py's default, through SafeFormatter
 
 
 class TokenMissingError(QabotError):
@@ -51,7 +54,7 @@ def run_bot(settings: Settings | None = None) -> None:
         if root.handlers:
             bot.run(token, log_handler=None)
         else:
-            bot.run(token, log_level=logging.INFO)
+            bot.run(token, log_level=logging.INFO, log_formatter=SafeFormatter(LOG_FORMAT, style="{"))
     except discord.LoginFailure:
         raise TokenRejectedError("Discord rejected the bot token") from None
     except discord.PrivilegedIntentsRequired:

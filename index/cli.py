@@ -48,24 +48,26 @@ def _engine(args, say_building=True):
 def _print_answer(answer) -> None:
     import textwrap
 
-    print(f"Q: {answer.question}\n")
+    from .terminal import visible
+
+    print(visible(f"Q: {answer.question}\n"))
     if answer.abstained:
         print("I couldn't find that in the documents.")
         if answer.quotes:
             print("\nClosest passages (not an answer):")
     for i, q in enumerate(answer.quotes, 1):
-        body = textwrap.fill(q.text, width=88, initial_indent="   “", subsequent_indent="    ") + "”"
+        body = textwrap.fill(visible(q.text), width=88, initial_indent="   “", subsequent_indent="    ") + "”"
         print(f"{i}. " + body.lstrip())
         meta = q.title + (f" ({q.date})" if q.date else "")
-        print(f"   — {meta}")
-        print(f"     {q.url or q.doc}")
+        print(visible(f"   — {meta}", keep=""))
+        print(visible(f"     {q.url or q.doc}", keep=""))
         print()
     print(f"({answer.took_ms:.0f} ms)")
 
 
 def cmd_ask(args) -> int:
-    from .engine import Engine
     from .errors import QuestionError
+    from .terminal import json_text
 
     engine = _engine(args)
     if args.batch:
@@ -77,16 +79,12 @@ def cmd_ask(args) -> int:
                     out = engine.ask(question).to_json()
                 except QuestionError as exc:
                     out = {"question": question, "abstained": True, "quotes": [], "took_ms": 0.0, "error": str(exc)}
-                print(json.dumps(out, ensure_ascii=False), flush=True)
+                print(json_text(out), flush=True)
         return 0
     question = " ".join(args.question)
-    try:
-        answer = engine.ask(question)
-    except QuestionError as exc:
-        print(f"qabot: {exc}", file=sys.stderr)
-        return EXIT_BAD_QUESTION
+    answer = engine.ask(question)  # a QuestionError becomes exit 2 with its message, in main
     if args.json:
-        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        print(json_text(answer.to_json()))
     else:
         _print_answer(answer)
     return 0
@@ -94,12 +92,13 @@ def cmd_ask(args) -> int:
 
 def cmd_index(args) -> int:
     from .engine import Engine
+    from .terminal import visible
 
     settings = _settings(args)
     engine = Engine(settings)
     summary = engine.rebuild(full=args.full, progress=sys.stderr.isatty() and not args.quiet, lock_wait=args.wait)
     for w in summary.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(visible(f"warning: {w}", keep=""), file=sys.stderr)
     if args.json:
         print(json.dumps(summary.to_json()))
     else:
@@ -109,19 +108,23 @@ def cmd_index(args) -> int:
 
 
 def cmd_sources(args) -> int:
+    from .terminal import json_text, visible
+
     engine = _engine(args)
     docs = engine.sources(args.filter or "")
     if args.json:
-        print(json.dumps(docs, ensure_ascii=False, indent=1))
+        print(json_text(docs, indent=1))
         return 0
     for d in docs:
-        print(f"{d['date'] or '          '}  {d['title']}\n            {d['url'] or d['path']}")
+        print(visible(f"{d['date'] or '          '}  {d['title']}", keep="") + "\n            "
+              + visible(d["url"] or d["path"], keep=""))
     print(f"{len(docs)} documents")
     return 0
 
 
 def cmd_report(args) -> int:
     from .engine import Engine
+    from .terminal import visible
 
     engine = Engine(_settings(args))
     rep = engine.activity.report(limit=args.limit)
@@ -130,10 +133,10 @@ def cmd_report(args) -> int:
         return 0
     print("Unanswered questions (most frequent first):")
     for r in rep["unanswered"] or [{"question": "(none)", "times": ""}]:
-        print(f"  {r['times']!s:>4}  {r['question']}")
+        print(visible(f"  {r['times']!s:>4}  {r['question']}", keep=""))
     print("\nDownvoted answers (most downvotes first):")
     for r in rep["downvoted"] or [{"question": "(none)", "downvotes": ""}]:
-        print(f"  {r['downvotes']!s:>4}  {r['question']}")
+        print(visible(f"  {r['downvotes']!s:>4}  {r['question']}", keep=""))
     return 0
 
 
@@ -264,23 +267,28 @@ def main(argv: list[str] | None = None) -> int:
             sub.choices["ask"].print_help(sys.stderr)
             print("\nqabot: no question given; ask something like: qabot ask \"Which banks were sanctioned?\"", file=sys.stderr)
             return EXIT_BAD_QUESTION
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .terminal import SafeFormatter, visible
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from .errors import QabotError, QuestionError, IndexUnavailableError
 
+    def fail(exc: QabotError, code: int) -> int:
+        print(visible(f"qabot: {exc}" + (f"; {exc.hint}" if exc.hint else ""), keep=""), file=sys.stderr)
+        return code
+
     try:
         return args.func(args)
     except QuestionError as exc:
-        print(f"qabot: {exc}", file=sys.stderr)
-        return EXIT_BAD_QUESTION
+        return fail(exc, EXIT_BAD_QUESTION)
     except IndexUnavailableError as exc:
-        print(f"qabot: {exc}" + (f"; {exc.hint}" if exc.hint else ""), file=sys.stderr)
-        return EXIT_NO_INDEX
+        return fail(exc, EXIT_NO_INDEX)
     except QabotError as exc:
-        print(f"qabot: {exc}" + (f"; {exc.hint}" if exc.hint else ""), file=sys.stderr)
-        return EXIT_ERROR
+        return fail(exc, EXIT_ERROR)
     except KeyboardInterrupt:
         print("qabot: interrupted", file=sys.stderr)
         return 130
