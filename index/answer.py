@@ -17,6 +17,8 @@ from .store import Build
 from .text import STOPWORDS, content_terms, stem, term_set, words
 from .types import Answer, Quote
 
+# The shipped calibration (read-only, part of the package). `qabot calibrate` writes its fit into the
+# index folder instead (Engine prefers that file), never into the installed package.
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 LIST_Q = re.compile(
@@ -85,9 +87,10 @@ class AnswerParams:
     bridge_candidates: int = 12  # sentences per half of a "both X and Y" question searched for a shared name
 
 
-def load_calibration() -> dict:
+def load_calibration(path: Path = CALIBRATION_FILE) -> dict:
+    """The calibration at `path` (the shipped one by default); {} when it is missing or unreadable."""
     try:
-        return json.loads(CALIBRATION_FILE.read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
 
@@ -202,11 +205,14 @@ class Answerer:
     """Turns a question into an Answer using one Build; holds no per-question state."""
 
     def __init__(self, params: AnswerParams | None = None, search_params: SearchParams | None = None,
-                 max_quotes: int = 3, max_list_quotes: int = 8):
-        cal = load_calibration()
+                 max_quotes: int = 3, max_list_quotes: int = 8, calibration: dict | None = None):
+        cal = load_calibration() if calibration is None else calibration
         if params is None:
-            params = AnswerParams(**{k: v for k, v in cal.get("params", {}).items() if k in AnswerParams.__dataclass_fields__})
+            params = AnswerParams(**{k: v for k, v in cal.get("params", {}).items()
+                                     if k in AnswerParams.__dataclass_fields__})
         self.p = params
+        self.calibration = cal  # loaded once: every ask uses the same threshold
+        self.threshold = float(cal.get("abstain_below", params.abstain_below))
         self.sp = search_params or SearchParams(per_doc=3, diverse_top=max(10, params.candidates))
         self.max_quotes = max_quotes
         self.max_list_quotes = max_list_quotes
@@ -297,7 +303,7 @@ class Answerer:
     def abstains(self, ev: dict, threshold: float | None = None) -> bool:
         """Whether the evidence is too weak to quote as an answer."""
         if threshold is None:
-            threshold = load_calibration().get("abstain_below", self.p.abstain_below)
+            threshold = self.threshold
         if not ev["sentences"] or ev["strength"] < threshold or not ev.get("kind_found", True):
             return True
         return ev["strength"] < self.p.sure_above and ev.get("focus", 1.0) < self.p.focus_min

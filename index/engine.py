@@ -13,11 +13,12 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from .activity import ActivityLog
-from .answer import Answerer, question_parts
+from .answer import CALIBRATION_FILE, Answerer, load_calibration, question_parts
 from .config import Settings, load_settings
 from .errors import IndexMismatchError, IndexUnavailableError, QuestionError
 from .store import Build, IndexStore
@@ -25,6 +26,8 @@ from .text import content_terms
 from .types import Answer, BuildSummary
 
 log = logging.getLogger(__name__)
+
+CALIBRATION_NAME = "calibration.json"  # in the index folder: `qabot calibrate`'s fit for this installation
 
 
 def check_question(question: str, max_chars: int = 1000) -> str:
@@ -55,9 +58,16 @@ class Engine:
         self._users: dict[Build, int] = {}  # builds in use by asks (sources, info): closed when retired and unused
         self._lock = threading.RLock()  # guards _build, _stamp and _users
         self._swap_lock = threading.Lock()  # one thread at a time opens a new build
-        self.answerer = Answerer(max_quotes=self.settings.max_quotes, max_list_quotes=self.settings.max_list_quotes)
+        self.answerer = Answerer(max_quotes=self.settings.max_quotes, max_list_quotes=self.settings.max_list_quotes,
+                                 calibration=load_calibration(self.calibration_path))
         self.activity = ActivityLog(self.settings.index_path / "activity.sqlite")
         self._qcache: dict[str, np.ndarray] = {}
+
+    @property
+    def calibration_path(self) -> Path:
+        """This index's own calibration (written by `qabot calibrate`) if there is one, else the shipped one."""
+        own = self.settings.index_path / CALIBRATION_NAME
+        return own if own.is_file() else CALIBRATION_FILE
 
     @property
     def encoder(self):

@@ -1,4 +1,4 @@
-"""Run the real `qabot` CLI (index.cli.main) in a subprocess, instrumented for fault tests.
+"""Run the real `qabot` CLI (cli.main.main) in a subprocess, instrumented for fault tests.
 
 Not a test module: tests start it as `python tests/qabot_probe.py QABOT-ARGS...`.
 
@@ -111,6 +111,6 @@ def instrument() -> None:
 
 if __name__ == "__main__":
     instrument()
-    from index.cli import main
+    from cli.main import main
 
     sys.exit(main(sys.argv[1:]))

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from index.bench_beir import evaluate, load_beir, main, ndcg_at_k, recall_at_k
+from bench.beir import evaluate, load_beir, main, ndcg_at_k, recall_at_k
 
 
 def test_ndcg_binary_by_hand():
@@ -111,7 +111,7 @@ def test_bench_rejects_a_folder_that_is_not_beir(tmp_path, capsys):
 
 
 def test_bench_without_txtai_notes_and_exits_zero(tmp_path, monkeypatch, capsys):
-    import index.bench_beir as bb
+    import bench.beir as bb
 
     folder = write_beir(tmp_path / "tiny")
     monkeypatch.setenv("QABOT_BENCH_CACHE", str(tmp_path / "cache"))

@@ -54,7 +54,7 @@ def test_no_change_rebuild_does_not_load_the_model(real_copy):
     s = build_index(real_copy.settings, enc)
     assert not s.switched and not enc.loaded
     # and as the CLI, in a fresh process: torch is never even imported
-    code = ("import sys, json; from index.cli import main; rc = main(['--index-dir', sys.argv[1], 'index', '--json', '-q']); "
+    code = ("import sys, json; from cli.main import main; rc = main(['--index-dir', sys.argv[1], 'index', '--json', '-q']); "
             "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules, 'st': 'sentence_transformers' in sys.modules}))")
     t0 = time.monotonic()
     r = subprocess.run([sys.executable, "-c", code, str(real_copy.settings.index_path)], cwd=real_copy.settings.root,

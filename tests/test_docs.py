@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from index.cli import build_parser
+from cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

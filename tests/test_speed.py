@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import bench_speed as bs
+from bench import speed as bs
 from index import store as store_mod
 from index.config import Settings
 from index.store import make_faiss_index
@@ -172,7 +172,7 @@ def test_check_targets():
 
 def test_help_does_not_import_heavy_modules():
     code = ("import sys, contextlib, io\n"
-            "from index.cli import main\n"
+            "from cli.main import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
             "heavy = [m for m in ('torch', 'faiss', 'sentence_transformers', 'transformers', 'numpy') if m in sys.modules]\n"

@@ -9,7 +9,7 @@ import re
 
 from conftest import ROOT
 
-from index.evaluate import calibrate, evaluate
+from bench.evaluate import calibrate, evaluate
 
 VALIDATION = ROOT / "tests" / "data" / "validation.jsonl"
 
@@ -50,3 +50,26 @@ def test_calibrate_pools_several_sets_without_writing(engine):
     assert cal["n"] == 80 and cal["calibrated_on"] == ["validation.jsonl", "validation.jsonl"]
     assert cal["false_abstain_rate"] <= 0.10
     assert 0.0 < cal["abstain_below"] < cal["strengths"]["unanswerable_max"]
+
+
+def test_calibrate_writes_into_the_index_folder_and_the_engine_uses_it(engine, corpus_settings, tmp_path):
+    """The installed package is never written; the index folder's own fit wins over the shipped one."""
+    import shutil
+
+    from index.answer import CALIBRATION_FILE
+    from index.engine import Engine
+
+    idx = tmp_path / "idx"
+    shutil.copytree(corpus_settings.index_path, idx, ignore=shutil.ignore_patterns("lock", "activity.*"))
+    own = Engine(corpus_settings.with_(index_dir=str(idx)), encoder=engine.encoder)
+    shipped = CALIBRATION_FILE.read_text()
+    assert own.calibration_path == CALIBRATION_FILE
+
+    cal = calibrate(own, [str(VALIDATION)])
+
+    assert CALIBRATION_FILE.read_text() == shipped
+    assert cal["written_to"] == str(idx / "calibration.json")
+    assert json.loads((idx / "calibration.json").read_text())["abstain_below"] == cal["abstain_below"]
+    again = Engine(corpus_settings.with_(index_dir=str(idx)), encoder=engine.encoder)
+    assert again.calibration_path == idx / "calibration.json"
+    assert again.answerer.threshold == cal["abstain_below"]

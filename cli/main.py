@@ -25,7 +25,7 @@ examples:
 
 
 def _settings(args):
-    from .config import load_settings
+    from index.config import load_settings
 
     overrides = {}
     if getattr(args, "index_dir", None):
@@ -34,7 +34,7 @@ def _settings(args):
 
 
 def _engine(args, say_building=True):
-    from .engine import Engine
+    from index.engine import Engine
 
     engine = Engine(_settings(args))
     if not engine.store.exists():
@@ -48,7 +48,7 @@ def _engine(args, say_building=True):
 def _print_answer(answer) -> None:
     import textwrap
 
-    from .terminal import visible
+    from index.terminal import visible
 
     print(visible(f"Q: {answer.question}\n"))
     if answer.abstained:
@@ -66,8 +66,8 @@ def _print_answer(answer) -> None:
 
 
 def cmd_ask(args) -> int:
-    from .errors import QuestionError
-    from .terminal import json_text
+    from index.errors import QuestionError
+    from index.terminal import json_text
 
     engine = _engine(args)
     if args.batch:
@@ -91,8 +91,8 @@ def cmd_ask(args) -> int:
 
 
 def cmd_index(args) -> int:
-    from .engine import Engine
-    from .terminal import visible
+    from index.engine import Engine
+    from index.terminal import visible
 
     settings = _settings(args)
     engine = Engine(settings)
@@ -108,7 +108,7 @@ def cmd_index(args) -> int:
 
 
 def cmd_sources(args) -> int:
-    from .terminal import json_text, visible
+    from index.terminal import json_text, visible
 
     engine = _engine(args)
     docs = engine.sources(args.filter or "")
@@ -123,8 +123,8 @@ def cmd_sources(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .engine import Engine
-    from .terminal import visible
+    from index.engine import Engine
+    from index.terminal import visible
 
     engine = Engine(_settings(args))
     rep = engine.activity.report(limit=args.limit)
@@ -141,7 +141,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from .engine import Engine
+    from index.engine import Engine
 
     engine = Engine(_settings(args))
     out = {"index": engine.info(), "activity": engine.activity.stats()}
@@ -150,24 +150,24 @@ def cmd_stats(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import run_eval
+    from bench.evaluate import run_eval
 
     return run_eval(_engine(args, say_building=True), args.file, as_json=args.json, show_misses=not args.quiet)
 
 
 def cmd_calibrate(args) -> int:
-    from .evaluate import calibrate
+    from bench.evaluate import calibrate
 
-    print(json.dumps(calibrate(_engine(args), args.files, write=not args.dry_run), indent=1))
+    print(json.dumps(calibrate(_engine(args), args.files, write=not args.dry_run, out=args.out), indent=1))
     return 0
 
 
 def cmd_bench(args) -> int:
     if args.what == "beir":
-        from .bench_beir import main as beir_main
+        from bench.beir import main as beir_main
 
         return beir_main(args)
-    from .bench_speed import main as speed_main
+    from bench.speed import main as speed_main
 
     return speed_main(args)
 
@@ -221,9 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true", help="no table of misses")
     e.set_defaults(func=cmd_eval)
 
-    c = sub.add_parser("calibrate", help="fit the abstention threshold on labelled question sets and save it")
+    c = sub.add_parser("calibrate", help="fit the abstention threshold on labelled question sets and save it "
+                                         "in the index folder")
     c.add_argument("files", nargs="+", metavar="FILE", help="question sets in the eval format (pooled)")
     c.add_argument("--dry-run", action="store_true", help="print, do not save")
+    c.add_argument("--out", metavar="FILE", help="save here instead of INDEX_DIR/calibration.json "
+                                                 "(index/calibration.json is the shipped default)")
     c.set_defaults(func=cmd_calibrate)
 
     b = sub.add_parser("bench", help="benchmarks: `bench beir DIR` (retrieval quality) or `bench speed`")
@@ -267,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             sub.choices["ask"].print_help(sys.stderr)
             print("\nqabot: no question given; ask something like: qabot ask \"Which banks were sanctioned?\"", file=sys.stderr)
             return EXIT_BAD_QUESTION
-    from .terminal import SafeFormatter, visible
+    from index.terminal import SafeFormatter, visible
 
     handler = logging.StreamHandler()
     handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from .errors import QabotError, QuestionError, IndexUnavailableError
+    from index.errors import QabotError, QuestionError, IndexUnavailableError
 
     def fail(exc: QabotError, code: int) -> int:
         print(visible(f"qabot: {exc}" + (f"; {exc.hint}" if exc.hint else ""), keep=""), file=sys.stderr)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .text import content_terms
+from index.text import content_terms
 
 
 def norm(s: str) -> str:
@@ -43,7 +44,7 @@ def faithful(quote: dict, root: Path, cache: dict) -> bool:
     if path not in cache:
         try:
             if path.suffix.lower() == ".pdf":
-                from .loaders import load_file
+                from index.loaders import load_file
 
                 cache[path] = " ".join(load_file(path, root).text.split())
             else:
@@ -112,7 +113,7 @@ def read_items(path: str) -> list[dict]:
 
 def evaluate(engine, path: str) -> tuple[dict, list[dict]]:
     """Ask every question through Engine.ask (the path the CLI and bot use) and score the answers."""
-    from .errors import QuestionError
+    from index.errors import QuestionError
 
     items = read_items(path)
     engine.ask("warm up")  # load the model before timing
@@ -163,8 +164,11 @@ def run_eval(engine, path: str, as_json: bool = False, show_misses: bool = True)
     return 0
 
 
-def calibrate(engine, paths: str | list[str], write: bool = True, max_false_abstain: float = 0.10) -> dict:
-    """Pick the abstention threshold on evidence strength from labelled question sets (pooled).
+def calibrate(engine, paths: str | list[str], write: bool = True, max_false_abstain: float = 0.10,
+              out: str | Path | None = None) -> dict:
+    """Pick the abstention threshold on evidence strength from labelled question sets (pooled), and
+    (`write`) save it to `out`, by default the index folder's calibration.json, which the engine then
+    prefers over the shipped one (the installed package is never written).
 
     Among thresholds whose false-abstention rate on answerable questions stays within
     `max_false_abstain` (the project's target), take the one that abstains on the most unanswerable
@@ -172,7 +176,7 @@ def calibrate(engine, paths: str | list[str], write: bool = True, max_false_abst
     which it is equally good, so it does not hug one example. Rates count the whole abstention rule
     (`Answerer.abstains`: the threshold, and the focus test with its fixed parameters).
     """
-    from .answer import CALIBRATION_FILE, load_calibration
+    from index.engine import CALIBRATION_NAME
 
     paths = [paths] if isinstance(paths, str) else list(paths)
     items = [item for path in paths for item in read_items(path)]
@@ -202,7 +206,7 @@ def calibrate(engine, paths: str | list[str], write: bool = True, max_false_abst
     else:
         threshold = cands[lo]
     far, tnr = rates(threshold)
-    cal = {k: v for k, v in load_calibration().items() if k == "params"}  # answer parameters stay; figures are redone
+    cal = {k: v for k, v in engine.answerer.calibration.items() if k == "params"}  # parameters stay; figures are redone
     cal["abstain_below"] = round(threshold, 4)
     cal["calibrated_on"] = [Path(p).name for p in paths]
     cal["n"] = len(items)
@@ -210,5 +214,9 @@ def calibrate(engine, paths: str | list[str], write: bool = True, max_false_abst
     cal["abstain_accuracy"] = round(tnr, 4)
     cal["strengths"] = {"answerable_min": round(min(pos), 4) if pos else None, "unanswerable_max": round(max(neg), 4) if neg else None}
     if write:
-        CALIBRATION_FILE.write_text(json.dumps(cal, indent=1) + "\n")
+        target = Path(out) if out else engine.settings.index_path / CALIBRATION_NAME
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(cal, indent=1) + "\n")
+        os.replace(tmp, target)
+        cal["written_to"] = str(target)
     return cal

@@ -130,7 +130,7 @@ def scifact_dir(root: Path) -> Path:
 
 def load_abstracts(corpus: Path, limit: int | None = None) -> list[tuple[str, list[str]]]:
     """(title, sentences) per SciFact abstract, sentences split by the project's chunker."""
-    from .chunking import chunk_document
+    from index.chunking import chunk_document
 
     out = []
     with open(corpus, encoding="utf-8") as fh:
@@ -161,7 +161,7 @@ def synthetic_plan(n_abstracts: int, n: int, seed: int = 5) -> np.ndarray:
 
 def synthetic_documents(abstracts, plan: np.ndarray):
     """Documents (deterministic) made of real sentences; chunks come from the project's chunker."""
-    from .types import Document
+    from index.types import Document
 
     docs = []
     for j, (a, st, w, b, bw) in enumerate(plan.tolist()):
@@ -212,7 +212,7 @@ class DerivedEncoder:
 
 
 def large_settings(root: Path, size: str, cache: Path | None = None):
-    from .config import Settings
+    from index.config import Settings
 
     cache = cache or (root / ".bench_cache")
     return Settings(root=root, sources=("scifact-synthetic",), index_dir=str(cache / f"speed-{size}"))
@@ -225,7 +225,7 @@ def title_vectors(root: Path, abstracts, cache: Path, encoder=None) -> tuple[np.
     if path.is_file() and meta_path.is_file():
         return np.load(path), json.loads(meta_path.read_text())
     if encoder is None:
-        from .embedding import shared_encoder
+        from index.embedding import shared_encoder
 
         encoder = shared_encoder()
     encoder.load()
@@ -247,7 +247,7 @@ def _memoize_stem() -> None:
     """Bench-only: cache the (pure) stemmer in this process; term sets are unchanged, building is faster."""
     from functools import lru_cache
 
-    from . import text
+    from index import text
 
     if not hasattr(text.stem, "cache_info"):
         text.stem = lru_cache(maxsize=1 << 20)(text.stem)
@@ -261,12 +261,12 @@ def write_lean_build(settings, encoder: "DerivedEncoder", docs, index_kind: str 
     from collections import Counter
     from datetime import datetime, timezone
 
-    from .build import CHUNKER_VERSION
-    from .chunking import chunk_document
-    from .loaders import LOADER_VERSION
-    from .store import FORMAT_VERSION, IndexStore, write_build_files
-    from .text import term_set
-    from .types import BuildSummary
+    from index.build import CHUNKER_VERSION
+    from index.chunking import chunk_document
+    from index.loaders import LOADER_VERSION
+    from index.store import FORMAT_VERSION, IndexStore, write_build_files
+    from index.text import term_set
+    from index.types import BuildSummary
 
     t0 = time.perf_counter()
     store = IndexStore(settings.index_path)
@@ -328,9 +328,9 @@ def write_lean_build(settings, encoder: "DerivedEncoder", docs, index_kind: str 
 def ensure_large_index(root: Path, size: str, n: int, cache: Path | None = None, corpus: Path | None = None,
                        encoder=None, index_kind: str | None = None) -> dict:
     """Build (or reuse from the cache) the synthetic index for `size`; returns what was done."""
-    from .build import build_index
-    from .embedding import MODEL_NAME
-    from .store import IndexStore
+    from index.build import build_index
+    from index.embedding import MODEL_NAME
+    from index.store import IndexStore
 
     cache = cache or (root / ".bench_cache")
     settings = large_settings(root, size, cache)
@@ -357,7 +357,7 @@ def ensure_large_index(root: Path, size: str, n: int, cache: Path | None = None,
         writer = "build.build_index(documents=..., sentence_vectors=False)"
     else:
         summary = write_lean_build(settings, enc, docs, index_kind=index_kind)
-        writer = "bench_speed.write_lean_build (same rows, store.write_build_files + IndexStore.commit)"
+        writer = "bench.speed.write_lean_build (same rows, store.write_build_files + IndexStore.commit)"
     info = want | {"chunks": summary.chunks, "sentences": summary.sentences, "documents": len(docs), "writer": writer,
                    "build_s": round(summary.seconds, 1), "generate_s": round(t_gen, 1), "title_encoder": tmeta,
                    "built_at": time.strftime("%Y-%m-%d %H:%M:%S"), "build_peak_rss_mb": round(peak_rss_mb()),
@@ -390,7 +390,7 @@ def scifact_questions(root: Path) -> list[str]:
 
 def measure_asks(engine, questions: list[str], n: int = 200, warm: int = 5) -> dict:
     """Warm, in-process Engine.ask latency over `n` distinct questions (cycled if fewer)."""
-    from .errors import QuestionError
+    from index.errors import QuestionError
 
     for q in questions[:warm]:
         try:
@@ -416,8 +416,8 @@ def measure_asks(engine, questions: list[str], n: int = 200, warm: int = 5) -> d
 
 def size_worker(spec: dict) -> dict:
     """Run in a subprocess: open one size's index, time asks, peak RSS, then ANN recall."""
-    from .config import load_settings
-    from .engine import Engine
+    from index.config import load_settings
+    from index.engine import Engine
 
     root = Path(spec["root"])
     size = spec["size"]
@@ -443,7 +443,7 @@ def size_worker(spec: dict) -> dict:
 
 
 def _run_worker(kind: str, spec: dict, timeout: float = 7200) -> dict:
-    cmd = [sys.executable, "-m", "index.bench_speed", kind, json.dumps(spec)]
+    cmd = [sys.executable, "-m", "bench.speed", kind, json.dumps(spec)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=spec.get("root"))
     if p.returncode != 0:
         raise RuntimeError(f"{kind} worker failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
@@ -462,7 +462,7 @@ def _time_cmd(argv: list[str], cwd: Path, repeat: int = 3) -> float:
 
 def qabot_argv(args_prefix: list[str] | None = None) -> list[str]:
     exe = Path(sys.executable).with_name("qabot")
-    base = [str(exe)] if exe.is_file() else [sys.executable, "-m", "index.cli"]
+    base = [str(exe)] if exe.is_file() else [sys.executable, "-m", "cli"]
     return base + (args_prefix or [])
 
 
@@ -477,9 +477,9 @@ def measure_startup(root: Path, common: list[str], repeat: int = 3) -> dict:
 
 def build_texts(settings) -> tuple[list[str], list[str]]:
     """The chunk and sentence texts a full build of `settings`' sources embeds (same order)."""
-    from .build import chunk_embed_text
-    from .chunking import chunk_document
-    from .loaders import load_documents
+    from index.build import chunk_embed_text
+    from index.chunking import chunk_document
+    from index.loaders import load_documents
 
     docs, _ = load_documents(settings.source_paths, settings.root, settings.base_url)
     chunks, sents = [], []
@@ -496,8 +496,8 @@ def measure_build(settings, encoder=None, rounds: int = 1) -> dict:
     """Full build throughput of the demo sources (load, chunk, embed, store) vs the raw encoder on the
     same texts; both after the model is loaded and warm. Alternates raw/pipeline `rounds` times and
     keeps each one's best."""
-    from .build import build_index
-    from .embedding import shared_encoder
+    from index.build import build_index
+    from index.embedding import shared_encoder
 
     encoder = encoder or shared_encoder()
     encoder.load()
@@ -559,8 +559,8 @@ async def _loop_lag(engine, questions: list[str], n_questions: int = 50, full: b
 def loop_lag_worker(spec: dict) -> dict:
     """Subprocess: a copy of the demo index, the model warm, then 50 questions through the bot's answering
     path (QABot.answer: its concurrency limit, Engine.aask, the activity log) + a full arebuild at once."""
-    from .config import load_settings
-    from .engine import Engine
+    from index.config import load_settings
+    from index.engine import Engine
 
     root = Path(spec["root"])
     base = load_settings(spec.get("config"), **({"index_dir": spec["index_dir"]} if spec.get("index_dir") else {}))
@@ -588,7 +588,7 @@ def _say(msg: str, quiet: bool) -> None:
 
 
 def main(args) -> int:
-    from .config import load_settings
+    from index.config import load_settings
 
     as_json = bool(getattr(args, "json", False))
     sizes = [s.strip().lower() for s in (getattr(args, "sizes", None) or "demo,100k,1m").split(",") if s.strip()]
@@ -693,7 +693,7 @@ def _worker_main(argv: list[str]) -> int:
     if kind == "--size-worker":
         res = size_worker(spec)
     elif kind == "--build-worker":
-        from .config import load_settings
+        from index.config import load_settings
 
         st = load_settings(spec.get("config"), **({"index_dir": spec["index_dir"]} if spec.get("index_dir") else {}))
         res = measure_build(st, rounds=int(spec.get("rounds", 1)))

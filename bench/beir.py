@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .types import Document
+from index.types import Document
 
 BENCH_VERSION = "3"  # bump when what is indexed for a benchmark changes
 MODES = ("bm25", "dense", "hybrid")
@@ -103,13 +103,13 @@ def _p50(ms: list[float]) -> float:
 
 # ---- our index -----------------------------------------------------------------------------------
 def cache_root() -> Path:
-    from .config import PACKAGE_ROOT
+    from index.config import PACKAGE_ROOT
 
     return Path(os.environ.get("QABOT_BENCH_CACHE") or PACKAGE_ROOT / ".bench_cache")
 
 
 def cache_key(folder: Path, encoder_name: str) -> str:
-    from .build import CHUNKER_VERSION
+    from index.build import CHUNKER_VERSION
 
     h = hashlib.sha256()
     with open(folder / "corpus.jsonl", "rb") as fh:
@@ -121,9 +121,9 @@ def cache_key(folder: Path, encoder_name: str) -> str:
 
 def ensure_index(folder: Path, corpus: dict, encoder, root: Path | None = None, progress: bool = False):
     """The benchmark's build, from the cache when the key matches. Returns (Build, build_s, cached)."""
-    from .build import build_index
-    from .config import Settings
-    from .store import IndexStore
+    from index.build import build_index
+    from index.config import Settings
+    from index.store import IndexStore
 
     root = root or cache_root()
     slot = root / f"{folder.resolve().name}-{cache_key(folder, encoder.name)}"
@@ -149,7 +149,7 @@ def ensure_index(folder: Path, corpus: dict, encoder, root: Path | None = None, 
 
 def bench_params(params=None):
     """The answer path's search parameters, with candidate lists at least as deep as recall@100 needs."""
-    from .search import SearchParams
+    from index.search import SearchParams
 
     p = params or SearchParams()
     return replace(p, depth=max(p.depth, RECALL_K))
@@ -157,7 +157,7 @@ def bench_params(params=None):
 
 def rank_documents(build, question: str, qvec, params, mode: str, k: int = RECALL_K) -> list[str]:
     """Document ids best first, each ranked by its best chunk, through `index.search.search`."""
-    from .search import search
+    from index.search import search
 
     hits = search(build, question, qvec, params, mode=mode, k=3 * k)
     out, seen = [], set()
@@ -202,7 +202,7 @@ def run_txtai(corpus: dict, queries: dict, hybrid: bool) -> tuple[dict, list[flo
     """txtai on the same texts (title + text) and model folder; exact FAISS like ours. (run, ms, build_s)."""
     from txtai import Embeddings
 
-    from .embedding import model_dir
+    from index.embedding import model_dir
 
     config = {"path": str(model_dir()), "content": False, "backend": "faiss",
               "faiss": {"components": "IDMap,Flat"}, "hybrid": hybrid}
@@ -245,7 +245,7 @@ def main(args) -> int:
     corpus, queries, qrels = load_beir(folder, split)
     say(f"{folder.name}: {len(corpus)} documents, {len(queries)} queries with judgements in split '{split}'")
 
-    from .embedding import shared_encoder
+    from index.embedding import shared_encoder
 
     encoder = shared_encoder()
     build, build_s, cached = ensure_index(folder, corpus, encoder, progress=not as_json and sys.stderr.isatty())
