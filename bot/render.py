@@ -1,4 +1,21 @@
-"""Turn an engine Answer into Discord embeds that respect every Discord limit and forge nothing."""
+"""Turn an engine Answer into Discord embeds that respect every Discord limit and forge nothing.
+
+Documents are written by whoever can write to a source folder, so every character of a title, a
+quote or a date is treated as hostile. `escape()` is our own: `discord.utils.escape_markdown` leaves a
+`[label](url)` span with one backslash in front and its contents unescaped, which let a planted
+document render a working masked link (issue 10, item 2). Here every character that Discord's markdown
+gives a meaning is escaped with a backslash, backslashes first, so the reader sees the source text
+exactly and nothing in it is markup. The only markup in a card is ours: the block quotes, the bold
+labels and the title links, whose URLs `safe_url()` percent-encodes.
+
+Bare URLs in a quote stay readable text but are not clickable: their `:` is escaped, which stops
+auto-linking. The only clickable links are the source-title links and the link buttons.
+
+Links are capped (issue 10, item 5): a URL longer than `LINK_URL_LIMIT` loses its fragment (the
+`#:~:text=` highlight), then the link itself (the title stays, in bold), and when the source lines
+of a card take more than their share of the description, the longest is shortened the same way
+first. Quotes are dropped only after that, from the last, and never the first.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +40,16 @@ EMBEDS_PER_MESSAGE = 10
 BUTTON_LABEL_LIMIT = 80
 BUTTON_URL_LIMIT = 512
 
+# Our own caps on what a card shows.
 MAX_CLOSEST = 3
+LINK_URL_LIMIT = 512  # longest URL put in a masked link; longer ones lose their fragment, then the link
+SOURCE_TITLE_LIMIT = 120  # escaped characters of a title on a quote's source line
+SOURCES_TITLE_LIMIT = 150  # escaped characters of a title on a /sources row
+DATE_LIMIT = 40  # escaped characters of a document's date
+FILTER_LIMIT = 60  # escaped characters of the /sources filter echoed in the heading
+SOURCE_LINES_SHARE = 2  # source lines may take at most 1/SOURCE_LINES_SHARE of a card's description
+MIN_QUOTE_ROOM = 80  # characters a quote needs (escaped, with "> ") before another quote is dropped
+MIN_TRIMMED_QUOTE = 8  # below this a trimmed quote would be only an ellipsis
 
 ANSWER_COLOUR = discord.Colour(0x2E7D32)
 ABSTAIN_COLOUR = discord.Colour(0x757575)
@@ -31,22 +57,51 @@ INFO_COLOUR = discord.Colour(0x1565C0)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
+ABSTAIN_HEAD = "**The documents do not answer this question.**"
+ABSTAIN_CLOSEST = "\nThe closest passages are below; they are *not* an answer."
+CLOSEST_LABEL = "*Closest passage (does not answer):*"
 ELLIPSIS = "…"
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
-_MENTION = re.compile(r"<(@[!&]?|#)(\d+)>")
-_MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
-_UNESCAPED_BRACKET = re.compile(r"(?<!\\)([\[\]])")
 _ZWSP = "\u200b"
+
+# Escaped wherever they stand: emphasis, underline, strike, spoiler, code, links, block quotes,
+# headers, emoji shortcodes and URL schemes (`:`), HTML entities (`&`), and `<…>` references.
+_ALWAYS_ESCAPED = frozenset("\\`*_~|[]()<>#:&")
+# Escaped only as the first character of a line: list items, subtext `-#`, setext underlines.
+_LINE_START_ESCAPED = frozenset("-+=")
+_NUMBERED_ITEM = re.compile(r"\s*\d+\.")  # `1. item`: its dot is escaped
+_MASS_MENTION = re.compile(r"(everyone|here)", re.IGNORECASE)  # after an `@`
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")  # a `%` that does not start an escape
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
 
 
 def escape(text: str) -> str:
-    """Source or user text made inert: no markdown, no masked links, no mentions."""
-    text = discord.utils.escape_markdown(text)
-    # A masked link needs `[label](url)`: escaping every bracket leaves nothing to forge one with.
-    text = _UNESCAPED_BRACKET.sub(r"\\\1", text)
-    text = _MENTION.sub(lambda m: f"<{_ZWSP}{m.group(1)}{m.group(2)}>", text)
-    text = _MASS_MENTION.sub(lambda m: f"@{_ZWSP}{m.group(1)}", text)
-    return text
+    """Source or user text made inert: shown exactly as written, with no markup, link or mention.
+
+    Every character Discord's markdown gives a meaning gets a backslash (a backslash too, so a literal
+    one cannot escape ours). Every `<` also gets a zero-width space after it, so no `<@id>`, `<#id>`,
+    `<t:…>`, `<:emoji:id>`, `</command:id>` or `<https://…>` can form, and `@everyone` / `@here` get
+    one after the `@`. Lines are split as `str.splitlines` splits them, as `block_quote` does.
+    """
+    return "".join(_escape_line(line) for line in text.splitlines(keepends=True))
+
+
+def _escape_line(line: str) -> str:
+    first = len(line) - len(line.lstrip())
+    numbered = _NUMBERED_ITEM.match(line)
+    number_dot = numbered.end() - 1 if numbered else -1
+    out = []
+    for i, ch in enumerate(line):
+        if ch in _ALWAYS_ESCAPED or i == number_dot or (i == first and ch in _LINE_START_ESCAPED):
+            out.append("\\")
+        out.append(ch)
+        if ch == "<" or (ch == "@" and _MASS_MENTION.match(line, i + 1)):
+            out.append(_ZWSP)
+    return "".join(out)
+
+
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace, line breaks included, as one space."""
+    return " ".join(text.split())
 
 
 def trim(text: str, limit: int) -> str:
@@ -54,7 +109,7 @@ def trim(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     if limit <= 2:
-        return text[:limit]
+        return text[: max(limit, 0)]
     room = limit - 2  # for " …"
     ends = [m.end() for m in _SENTENCE_END.finditer(text[: room + 1]) if m.end() <= room]
     if ends and ends[-1] >= room // 3:
@@ -63,24 +118,29 @@ def trim(text: str, limit: int) -> str:
     space = head.rfind(" ")
     head = head[:space] if space >= room // 2 else head[:room]
     head = head.rstrip()
-    # Never leave a dangling escape backslash that would swallow the ellipsis.
+    # Never leave a dangling backslash before the ellipsis: some callers trim text already escaped.
     while head.endswith("\\"):
         head = head[:-1]
     return head + ELLIPSIS
 
 
 def escaped_trimmed(text: str, limit: int) -> str:
-    """Escape `text`, trimming the source (not the escaped form) so the result fits in `limit`."""
+    """Escape `text`, trimming the source (never the escaped form) so that the result fits in `limit`."""
     room = limit
     out = escape(trim(text, room))
     while len(out) > limit and room > 0:
-        room -= max(len(out) - limit, 1)
-        out = escape(trim(text, max(room, 0)))
-    return out[:limit]
+        room = max(room - max(len(out) - limit, 1), 0)
+        out = escape(trim(text, room))
+    return out if len(out) <= limit else ""
 
 
 def safe_url(url: str | None) -> str | None:
-    """An http(s) URL safe to put inside `(...)` of a markdown link, or None."""
+    """An http(s) URL safe to put inside `(...)` of a markdown link, or None.
+
+    Everything but plain URL characters is percent-encoded, brackets and parentheses included, so
+    the URL cannot end the link early, open another one, or carry whitespace or backslashes; a `%`
+    that starts no escape becomes `%25`.
+    """
     if not url:
         return None
     url = url.strip()
@@ -90,17 +150,23 @@ def safe_url(url: str | None) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
-    return quote(url, safe=":/?#[]@!$&'*+,;=%~-._").replace("(", "%28").replace(")", "%29")
+    url = quote(url, safe=":/?#@!$&'*+,;=%~-._").replace("(", "%28").replace(")", "%29")
+    return _STRAY_PERCENT.sub("%25", url)
+
+
+def link_urls(url: str | None, limit: int = LINK_URL_LIMIT) -> list[str]:
+    """The safe forms of `url` that fit in `limit`, richest first: as given, then without its fragment."""
+    url = safe_url(url)
+    if not url:
+        return []
+    forms = [url, url.split("#", 1)[0]]
+    return [u for n, u in enumerate(forms) if len(u) <= limit and u not in forms[:n]]
 
 
 def button_url(url: str | None) -> str | None:
     """A URL usable on a link button (Discord caps them at 512 characters)."""
-    url = safe_url(url)
-    if url and len(url) > BUTTON_URL_LIMIT:
-        url = url.split("#", 1)[0]
-    if url and len(url) > BUTTON_URL_LIMIT:
-        return None
-    return url
+    urls = link_urls(url, BUTTON_URL_LIMIT)
+    return urls[0] if urls else None
 
 
 def format_built_at(built_at: str) -> str:
@@ -116,49 +182,82 @@ def format_built_at(built_at: str) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _titled_line_forms(title: str, url: str | None, date: str | None, title_limit: int) -> list[str]:
+    """`[Title](url) · date` in every allowed form, longest first; the last has no link at all."""
+    shown = escaped_trimmed(one_line(title), title_limit) or "Source"
+    date = escaped_trimmed(one_line(str(date or "")), DATE_LIMIT)
+    suffix = f" · {date}" if date else ""
+    return [f"[{shown}]({u}){suffix}" for u in link_urls(url)] + [f"**{shown}**{suffix}"]
+
+
+def _source_line_forms(q: Quote) -> list[str]:
+    return ["— " + form for form in _titled_line_forms(q.title or q.doc, q.url, q.date, SOURCE_TITLE_LIMIT)]
+
+
 def source_line(q: Quote) -> str:
-    """`— [Title](url) · 2025-11-04` with the title escaped and the URL made safe."""
-    title = escaped_trimmed(q.title or q.doc, 120)
-    url = safe_url(q.url)
-    line = f"[{title}]({url})" if url else f"**{title}**"
-    if q.date:
-        line += f" · {escape(q.date)}"
-    return "— " + line
+    """`— [Title](url) · 2025-11-04` with the title escaped and the URL made safe and capped."""
+    return _source_line_forms(q)[0]
+
+
+def _fit_lines(forms: list[list[str]], limit: int) -> list[str]:
+    """One form per line, richest first; while the lines exceed `limit`, the longest is shortened
+    (of equals, the later one: quotes come best first)."""
+    level = [0] * len(forms)
+    lines = [f[0] for f in forms]
+    while sum(len(line) for line in lines) > limit:
+        shorter = [i for i, f in enumerate(forms) if level[i] < len(f) - 1]
+        if not shorter:
+            break
+        i = max(shorter, key=lambda i: (len(lines[i]), i))
+        level[i] += 1
+        lines[i] = forms[i][level[i]]
+    return lines
 
 
 def block_quote(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines()]
-    return "\n".join(f"> {ln}" if ln else ">" for ln in lines)
+    """Every non-blank line of `text` as a `> ` line (Discord quotes only lines that start with `> `)."""
+    return "\n".join(f"> {ln}" for ln in (ln.strip() for ln in text.splitlines()) if ln)
 
 
 def _quote_blocks(quotes: list[Quote], budget: int, label: str = "") -> str:
-    """Quotes as block quotes with their source lines, sharing `budget` characters fairly."""
+    """Quotes as block quotes with their source lines, sharing `budget` characters fairly.
+
+    Source lines are shortened (fragment, then link) before any quote is dropped, quotes are dropped
+    from the last, and the first quote is always shown, trimmed if need be.
+    """
     if not quotes:
         return ""
-    fixed = [source_line(q) + "\n" for q in quotes]
     prefix = f"{label}\n" if label else ""
-    overhead = sum(len(f) for f in fixed) + len(prefix) * len(quotes) + 2 * len(quotes)
-    room = max(budget - overhead, 0)
-    # Line prefixes ("> ") grow the text; reserve for them, then share what is left.
-    escaped_len = {i: len(block_quote(escape(q.text))) for i, q in enumerate(quotes)}
+    forms = [_source_line_forms(q) for q in quotes]
+    for keep in range(len(quotes), 0, -1):
+        lines = _fit_lines(forms[:keep], budget // SOURCE_LINES_SHARE)
+        # Each part is "{prefix}{body}\n{line}"; parts are joined by blank lines.
+        overhead = sum(len(line) for line in lines) + keep * (len(prefix) + 1) + 2 * (keep - 1)
+        room = max(budget - overhead, 0)
+        if room >= keep * MIN_QUOTE_ROOM:
+            break
+    kept = quotes[: len(lines)]
+    escaped_len = {i: len(block_quote(escape(q.text))) for i, q in enumerate(kept)}
     allowance: dict[int, int] = {}
     remaining = room
-    order = sorted(range(len(quotes)), key=lambda i: escaped_len[i])
+    order = sorted(range(len(kept)), key=lambda i: escaped_len[i])
     for n, i in enumerate(order):
         share = remaining // (len(order) - n)
         allowance[i] = min(escaped_len[i], share)
         remaining -= allowance[i]
     parts = []
-    for i, q in enumerate(quotes):
+    for i, q in enumerate(kept):
         body = _fit_block(q.text, allowance[i])
-        if not body:
-            continue
-        parts.append(f"{prefix}{body}\n{fixed[i]}")
-    return "\n".join(parts).strip()
+        parts.append(f"{prefix}{body}\n{lines[i]}" if body else f"{prefix}{lines[i]}")
+    return "\n\n".join(parts)
 
 
 def _fit_block(text: str, limit: int) -> str:
-    if limit < 8:
+    """`text` escaped as a block quote of at most `limit` characters, trimmed if need be."""
+    body = block_quote(escape(text))
+    if len(body) <= limit:
+        return body
+    if limit < MIN_TRIMMED_QUOTE:
         return ""
     raw_limit = limit
     while raw_limit > 0:
@@ -187,24 +286,27 @@ def footer_text(answer: Answer) -> str:
 
 
 def answer_card(answer: Answer) -> Card:
-    """The answer card: the question as title, quotes as block quotes, build time in the footer."""
-    title = escaped_trimmed(answer.question.strip() or "Question", TITLE_LIMIT)
+    """The answer card: the question as title, quotes as block quotes, build time in the footer.
+
+    An answer without quotes is shown as an abstention: a green card always quotes something.
+    """
+    title = escaped_trimmed(one_line(answer.question) or "Question", TITLE_LIMIT)
     footer = footer_text(answer)
     budget = min(DESCRIPTION_LIMIT, TOTAL_EMBED_LIMIT - len(title) - len(footer))
-    if answer.abstained:
+    if answer.abstained or not answer.quotes:
         closest = answer.quotes[:MAX_CLOSEST]
-        head = "**The documents do not answer this question.**"
-        if closest:
-            head += "\nThe closest passages are below; they are *not* an answer."
-        body = _quote_blocks(closest, budget - len(head) - 2, label="*Closest passage (does not answer):*")
+        head = ABSTAIN_HEAD + (ABSTAIN_CLOSEST if closest else "")
+        body = _quote_blocks(closest, budget - len(head) - 2, label=CLOSEST_LABEL)
         description = head + ("\n\n" + body if body else "")
         colour = ABSTAIN_COLOUR
+        links = []
     else:
-        description = _quote_blocks(answer.quotes, budget) or "No passages."
+        description = _quote_blocks(answer.quotes, budget)
         colour = ANSWER_COLOUR
+        links = top_links(answer.quotes)
     embed = discord.Embed(title=title, description=description[:DESCRIPTION_LIMIT], colour=colour)
     embed.set_footer(text=footer)
-    return Card(embeds=[embed], links=top_links(answer.quotes if not answer.abstained else []))
+    return Card(embeds=[embed], links=links)
 
 
 def top_links(quotes: list[Quote], limit: int = 3) -> list[tuple[str, str]]:
@@ -219,7 +321,7 @@ def top_links(quotes: list[Quote], limit: int = 3) -> list[tuple[str, str]]:
         if base in seen:
             continue
         seen.add(base)
-        label = trim(q.title or q.doc, BUTTON_LABEL_LIMIT) or "Source"
+        label = trim(one_line(q.title or q.doc), BUTTON_LABEL_LIMIT) or "Source"
         links.append((label, url))
         if len(links) >= limit:
             break
@@ -228,31 +330,31 @@ def top_links(quotes: list[Quote], limit: int = 3) -> list[tuple[str, str]]:
 
 def more_card(question: str, quotes: list[Quote]) -> discord.Embed:
     """Further passages for the "More passages" button."""
-    title = escaped_trimmed(f"More passages: {question}", TITLE_LIMIT)
+    title = escaped_trimmed(one_line(f"More passages: {question}"), TITLE_LIMIT)
     budget = min(DESCRIPTION_LIMIT, TOTAL_EMBED_LIMIT - len(title) - 10)
     body = _quote_blocks(quotes, budget) if quotes else "There are no further passages."
     return discord.Embed(title=title, description=body[:DESCRIPTION_LIMIT], colour=INFO_COLOUR)
 
 
 def sources_page(rows: list[dict], page: int, per_page: int, filter: str = "") -> discord.Embed:
-    """One page of the indexed documents, each with its link."""
+    """One page of the indexed documents, each with its link (capped like a quote's source line)."""
     pages = max(1, -(-len(rows) // per_page))
     page = min(max(page, 0), pages - 1)
-    lines = []
-    for row in rows[page * per_page : (page + 1) * per_page]:
-        title = escaped_trimmed(row.get("title") or row.get("path") or "?", 150)
-        url = safe_url(row.get("url"))
-        line = f"[{title}]({url})" if url else f"**{title}**"
-        if row.get("date"):
-            line += f" · {escape(str(row['date']))}"
-        lines.append("• " + line)
+    shown = rows[page * per_page : (page + 1) * per_page]
+    forms = [
+        ["• " + form for form in _titled_line_forms(
+            str(row.get("title") or row.get("path") or "?"), row.get("url"), row.get("date"), SOURCES_TITLE_LIMIT
+        )]
+        for row in shown
+    ]
+    lines = _fit_lines(forms, DESCRIPTION_LIMIT - max(len(forms) - 1, 0))
+    while sum(len(line) + 1 for line in lines) - 1 > DESCRIPTION_LIMIT:
+        lines.pop()  # only with a per_page far above what a page ever shows
     heading = f"Indexed documents ({len(rows)})"
     if filter:
-        heading += f" matching “{escaped_trimmed(filter, 60)}”"
+        heading += f" matching “{escaped_trimmed(one_line(filter), FILTER_LIMIT)}”"
     description = "\n".join(lines) if lines else "No documents match."
-    embed = discord.Embed(
-        title=trim(heading, TITLE_LIMIT), description=trim(description, DESCRIPTION_LIMIT), colour=INFO_COLOUR
-    )
+    embed = discord.Embed(title=heading, description=description, colour=INFO_COLOUR)
     embed.set_footer(text=f"Page {page + 1} of {pages}")
     return embed
 
