@@ -13,13 +13,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index.config import Settings, load_settings
+from index.config import Settings
 from index.engine import check_question
-from index.errors import IndexUnavailableError, QabotError, QuestionError
+from index.errors import QabotError, QuestionError
 from index.types import Answer, Quote
 
+from .checks import Refusal
 from .limits import RateLimiter
 from .render import NO_MENTIONS
+from .replies import ERROR_MESSAGE, explain, send_private
+from .settings import BotSettings
 from .views import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
@@ -28,7 +31,7 @@ EXTENSIONS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.admin", "bot.cogs.he
 ANSWER_CACHE_SIZE = 512
 # Asks run in threads; a few at a time keep the GIL free enough for the gateway heartbeat.
 ASK_CONCURRENCY = 2
-ERROR_MESSAGE = "Sorry, something went wrong on my side. The details were logged for the maintainers."
+CHECK_FAILED_MESSAGE = "You can't use this command here."
 
 
 class QATree(app_commands.CommandTree):
@@ -37,7 +40,7 @@ class QATree(app_commands.CommandTree):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         name = interaction.command.qualified_name if interaction.command else "?"
         if isinstance(error, app_commands.CheckFailure):
-            message = "You can't use this command here."
+            message = str(error) if isinstance(error, Refusal) else CHECK_FAILED_MESSAGE
             log.info("check failed for /%s by %s: %s", name, interaction.user.id, error)
         else:
             message = ERROR_MESSAGE
@@ -45,27 +48,10 @@ class QATree(app_commands.CommandTree):
         await send_private(interaction, message)
 
 
-async def send_private(interaction: discord.Interaction, content: str = "", **kwargs) -> None:
-    """Tell the user something privately, whether or not the interaction was already answered."""
-    kwargs.setdefault("allowed_mentions", NO_MENTIONS)
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(content, ephemeral=True, **kwargs)
-        else:
-            await interaction.response.send_message(content, ephemeral=True, **kwargs)
-    except discord.HTTPException:
-        log.exception("could not send a private message for interaction %s", interaction.id)
-
-
-def unavailable_message(exc: QabotError) -> str:
-    hint = f" ({exc.hint})" if getattr(exc, "hint", "") else ""
-    return f"The document index is unavailable right now: {exc}{hint}. Please try again later."
-
-
 class QABot(commands.Bot):
     """Answers questions from the team's documents with verbatim quotes."""
 
-    def __init__(self, settings: Settings, engine, *, prepare_index: bool = True):
+    def __init__(self, settings: BotSettings, engine, *, prepare_index: bool = True):
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: needed to read questions in the Q&A channels
         super().__init__(
@@ -115,7 +101,7 @@ class QABot(commands.Bot):
             # ~100 ms while a rebuild allocates (measured by `qabot bench speed`).
             gc.freeze()
         except QabotError as exc:
-            log.warning("index not ready: %s%s", exc, f" ({exc.hint})" if exc.hint else "")
+            log.warning("index not ready: %s", explain(exc))
 
     def _load_model(self) -> None:
         try:
@@ -202,13 +188,16 @@ def _quote(data: dict) -> Quote:
 
 
 def create_bot(settings: Settings | None = None, engine=None, *, prepare_index: bool = True) -> QABot:
-    """The bot on `engine` (default: an Engine on the settings' index, built at startup if missing)."""
-    settings = settings or load_settings()
+    """The bot on `engine` (default: an Engine on the settings' index, built at startup if missing).
+
+    `settings` are `BotSettings` (default: `load_bot_settings()`); plain engine `Settings` get the
+    bot's defaults for the Discord fields."""
+    settings = BotSettings.of(settings)
     if engine is None:
         from index.engine import Engine
 
-        engine = Engine(settings)
+        engine = Engine(settings.engine_settings)
     return QABot(settings, engine, prepare_index=prepare_index)
 
 
-__all__ = ["QABot", "QATree", "create_bot", "send_private", "unavailable_message", "IndexUnavailableError"]
+__all__ = ["QABot", "QATree", "create_bot"]

@@ -8,9 +8,10 @@ import webbrowser
 
 import discord
 
-from index.config import Settings, load_settings
 from index.errors import QabotError
 from index.terminal import SafeFormatter
+
+from .settings import TOKEN_VARIABLE, BotSettings, load_bot_settings
 
 log = logging.getLogger(__name__)
 
@@ -20,32 +21,36 @@ LOG_FORMAT = "[{asctime}] [{levelname:<8}] {name}: {message}"  # discord.py's de
 class TokenMissingError(QabotError):
     """No Discord bot token is configured."""
 
-    hint = "set DISCORD_TOKEN (see docs/DISCORD.md), or try `qabot preview`, which needs none"
+    hint = f"set {TOKEN_VARIABLE} (see docs/DISCORD.md), or try `qabot preview`, which needs none"
 
 
 class TokenRejectedError(QabotError):
     """Discord refused the configured token."""
 
-    hint = "check DISCORD_TOKEN: reset the token on the Bot page of the Discord Developer Portal (see docs/DISCORD.md)"
+    hint = (
+        f"check {TOKEN_VARIABLE}: reset the token on the Bot page of the Discord Developer Portal (see docs/DISCORD.md)"
+    )
 
 
 class IntentsMissingError(QabotError):
     """The bot asked for a privileged intent that is not enabled for it."""
 
-    hint = "enable the Message Content intent on the Bot page of the Discord Developer Portal (see docs/DISCORD.md)"
+    hint = (
+        "enable the Message Content intent on the Bot page of the Discord Developer Portal (see docs/DISCORD.md)"
+    )
 
 
-def _token(settings: Settings) -> str:
+def _token(settings: BotSettings) -> str:
     if not settings.discord_token:
-        raise TokenMissingError("DISCORD_TOKEN is not set")
+        raise TokenMissingError(f"{TOKEN_VARIABLE} is not set")
     return settings.discord_token
 
 
-def run_bot(settings: Settings | None = None) -> None:
+def run_bot(settings: BotSettings | None = None) -> None:
     """Connect to Discord and serve until interrupted. Needs DISCORD_TOKEN; never logs it."""
     from .app import create_bot
 
-    settings = settings or load_settings()
+    settings = settings or load_bot_settings()
     token = _token(settings)
     bot = create_bot(settings)
     root = logging.getLogger()
@@ -61,14 +66,14 @@ def run_bot(settings: Settings | None = None) -> None:
         raise IntentsMissingError("Discord refused the Message Content intent") from None
 
 
-def sync_global(settings: Settings | None = None) -> list[str]:
+def sync_global(settings: BotSettings | None = None) -> list[str]:
     """Register the slash commands globally (takes up to an hour to reach every server); returns their names."""
-    settings = settings or load_settings()
+    settings = settings or load_bot_settings()
     token = _token(settings)
     return asyncio.run(_sync_global(settings, token))
 
 
-async def _sync_global(settings: Settings, token: str) -> list[str]:
+async def _sync_global(settings: BotSettings, token: str) -> list[str]:
     from .app import QABot
 
     class _NoEngine:
@@ -81,9 +86,9 @@ async def _sync_global(settings: Settings, token: str) -> list[str]:
     return [c.name for c in synced]
 
 
-def run_preview(settings: Settings | None = None, port: int | None = None, *, open_browser: bool = True) -> None:
+def run_preview(settings: BotSettings | None = None, port: int | None = None, *, open_browser: bool = True) -> None:
     """Serve SimCord's local preview page, where /ask works on the bundled corpus without a token."""
-    settings = settings or load_settings()
+    settings = settings or load_bot_settings()
     try:
         asyncio.run(_preview(settings, port, open_browser))
     except KeyboardInterrupt:
@@ -100,7 +105,7 @@ async def start_preview_world(env):
     return channel, you
 
 
-async def _preview(settings: Settings, port: int | None, open_browser: bool) -> None:
+async def _preview(settings: BotSettings, port: int | None, open_browser: bool) -> None:
     try:
         import simcord
     except ImportError as exc:  # pragma: no cover - simcord is a dev dependency

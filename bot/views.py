@@ -12,6 +12,7 @@ from index.errors import QabotError
 from index.types import Answer
 
 from . import render
+from .replies import explain, send_private
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,10 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=r"qa:fb
             )
         except Exception:
             log.exception("could not record feedback for answer %s", self.answer_id)
-            await _private(interaction, "Sorry, I couldn't record that vote.")
+            await send_private(interaction, "Sorry, I couldn't record that vote.")
             return
         thanks = "Thanks, glad it helped." if value > 0 else "Thanks, noted: this answer didn't help."
-        await _private(interaction, thanks + " You can change your vote at any time.")
+        await send_private(interaction, thanks + " You can change your vote at any time.")
 
 
 class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=r"qa:more:(?P<id>\d+)"):
@@ -81,12 +82,12 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=r"qa:more:(
         try:
             answer = await bot.answer_for(self.answer_id)
         except QabotError as exc:
-            await _private(interaction, f"I can't fetch more passages right now: {exc}.")
+            await send_private(interaction, f"I can't fetch more passages right now: {explain(exc)}.")
             return
         if answer is None:
-            await _private(interaction, "I no longer have that answer; please ask again.")
+            await send_private(interaction, "I no longer have that answer; please ask again.")
             return
-        await _private(interaction, embed=render.more_card(answer.question, answer.more))
+        await send_private(interaction, embed=render.more_card(answer.question, answer.more))
 
 
 class SourcesPageButton(
@@ -116,24 +117,13 @@ class SourcesPageButton(
         try:
             rows = await asyncio.to_thread(bot.engine.sources, self.filter)
         except QabotError as exc:
-            await _private(interaction, f"I can't list the documents right now: {exc}.")
+            await send_private(interaction, f"I can't list the documents right now: {explain(exc)}.")
             return
         embed, view = sources_message(rows, self.page, self.filter)
         await interaction.response.edit_message(embed=embed, view=view, allowed_mentions=render.NO_MENTIONS)
 
 
 DYNAMIC_ITEMS = (FeedbackButton, MoreButton, SourcesPageButton)
-
-
-async def _private(interaction: discord.Interaction, content: str = "", **kwargs) -> None:
-    kwargs.setdefault("allowed_mentions", render.NO_MENTIONS)
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(content, ephemeral=True, **kwargs)
-        else:
-            await interaction.response.send_message(content, ephemeral=True, **kwargs)
-    except discord.HTTPException:
-        log.exception("could not answer a button press")
 
 
 def answer_view(answer: Answer, answer_id: int | None, links: list[tuple[str, str]]) -> discord.ui.View | None:

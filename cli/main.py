@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import sys
-import time
 
 EXIT_ERROR, EXIT_BAD_QUESTION, EXIT_NO_INDEX = 1, 2, 3
 
@@ -24,13 +23,20 @@ examples:
 """
 
 
-def _settings(args):
+def _settings(args, load=None):
+    """Settings from --config and --index-dir over the usual sources: the engine's, or `load`'s (the bot's)."""
     from index.config import load_settings
 
     overrides = {}
     if getattr(args, "index_dir", None):
         overrides["index_dir"] = os.path.abspath(args.index_dir)
-    return load_settings(getattr(args, "config", None), **overrides)
+    return (load or load_settings)(getattr(args, "config", None), **overrides)
+
+
+def _bot_settings(args):
+    from bot.settings import load_bot_settings
+
+    return _settings(args, load_bot_settings)
 
 
 def _engine(args, say_building=True):
@@ -39,7 +45,8 @@ def _engine(args, say_building=True):
     engine = Engine(_settings(args))
     if not engine.store.exists():
         if say_building:
-            print("No index yet: building one from " + ", ".join(engine.settings.sources) + " (first run only)…", file=sys.stderr)
+            sources = ", ".join(engine.settings.sources)
+            print(f"No index yet: building one from {sources} (first run only)…", file=sys.stderr)
         summary = engine.rebuild(progress=sys.stderr.isatty())
         print("Index built: " + summary.line(), file=sys.stderr)
     return engine
@@ -102,7 +109,8 @@ def cmd_index(args) -> int:
     if args.json:
         print(json.dumps(summary.to_json()))
     else:
-        state = f"switched to build {summary.build_id}" if summary.switched else f"nothing changed; build {summary.build_id} stays in service"
+        build = summary.build_id
+        state = f"switched to build {build}" if summary.switched else f"nothing changed; build {build} stays in service"
         print(f"Indexed: {summary.line()}; {state}")
     return 0
 
@@ -175,23 +183,24 @@ def cmd_bench(args) -> int:
 def cmd_serve(args) -> int:
     from bot import run_bot
 
-    return run_bot(_settings(args)) or 0
+    return run_bot(_bot_settings(args)) or 0
 
 
 def cmd_preview(args) -> int:
     from bot import run_preview
 
-    return run_preview(_settings(args), port=args.port) or 0
+    return run_preview(_bot_settings(args), port=args.port) or 0
 
 
 def cmd_sync(args) -> int:
     from bot import sync_global
 
-    return sync_global(_settings(args)) or 0
+    return sync_global(_bot_settings(args)) or 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qabot", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="qabot", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="TOML settings file (default: qabot.toml in the project root, or $QABOT_CONFIG)")
     p.add_argument("--index-dir", help="index folder (default: .qabot in the project root, or $QABOT_INDEX_DIR)")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
@@ -200,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help="answer a question with verbatim quotes and links")
     a.add_argument("question", nargs="*", help="the question (quote it in the shell)")
     a.add_argument("--json", action="store_true", help='print {"question","abstained","quotes":[…],"took_ms"}')
-    a.add_argument("--batch", metavar="FILE", help="one question per line from FILE ('-' for standard input); implies --json")
+    a.add_argument("--batch", metavar="FILE",
+                   help="one question per line from FILE ('-' for standard input); implies --json")
     a.set_defaults(func=cmd_ask)
 
     i = sub.add_parser("index", help="build or update the index incrementally")
@@ -268,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         elif not args.question:
             sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
             sub.choices["ask"].print_help(sys.stderr)
-            print("\nqabot: no question given; ask something like: qabot ask \"Which banks were sanctioned?\"", file=sys.stderr)
+            print('\nqabot: no question given; ask something like: qabot ask "Which banks were sanctioned?"',
+                  file=sys.stderr)
             return EXIT_BAD_QUESTION
     from index.terminal import SafeFormatter, visible
 

@@ -1,26 +1,39 @@
-"""Settings, read in one place: environment variables over an optional TOML file over defaults."""
+"""Settings, read in one place: environment variables over an optional TOML file over defaults.
+
+`Settings` holds what the engine needs. `load_into` reads any subclass of it the same way, so an edge
+(the Discord bot, in bot/settings.py) adds its own fields without the engine knowing about them, and
+every setting still comes from the same `qabot.toml` and `QABOT_*` variables.
+"""
 
 from __future__ import annotations
 
 import os
 import tomllib
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Self, TypeVar
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "QABOT_"
+CONFIG_VARIABLE = "QABOT_CONFIG"
+CONFIG_FILE = "qabot.toml"
+TOML_TABLE = "qabot"  # the settings may sit at the top of the file or under [qabot]
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 def _default_root() -> Path:
     cwd = Path.cwd()
-    if (cwd / "docs_corpus").is_dir() or (cwd / "qabot.toml").is_file():
+    if (cwd / "docs_corpus").is_dir() or (cwd / CONFIG_FILE).is_file():
         return cwd
     return PACKAGE_ROOT
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable. Paths in `sources` and `index_dir` are relative to `root`."""
+    """Everything the engine can be told. Paths in `sources` and `index_dir` are relative to `root`."""
 
     root: Path = field(default_factory=_default_root)
     sources: tuple[str, ...] = ("docs_corpus", "seeds")
@@ -31,15 +44,6 @@ class Settings:
     max_quotes: int = 3
     max_list_quotes: int = 8
     max_question_chars: int = 1000
-    # Discord
-    discord_token: str = field(default="", repr=False)
-    dev_guild_id: int | None = None
-    qa_channel_ids: tuple[int, ...] = ()
-    reindex_role: str = ""
-    private_by_default: bool = False
-    answer_in_thread: bool = False
-    rate_limit_count: int = 5
-    rate_limit_seconds: float = 30.0
 
     @property
     def index_path(self) -> Path:
@@ -49,53 +53,66 @@ class Settings:
     def source_paths(self) -> list[Path]:
         return [(self.root / s).resolve() for s in self.sources]
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Self:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
 
-def _coerce(name: str, value, current):
-    if name == "root":
+S = TypeVar("S", bound=Settings)
+
+
+def _coerce(value, hint):
+    """A TOML or environment value as the field's declared type (lists may be comma-separated text)."""
+    if hint is Path:
         return Path(value).expanduser()
-    if isinstance(current, bool):
-        if isinstance(value, str):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-        return bool(value)
-    if isinstance(current, tuple) or name in {"sources", "qa_channel_ids"}:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # `int | None`: empty text is None
+        if not str(value).strip():
+            return None
+        return _coerce(value, next(a for a in typing.get_args(hint) if a is not type(None)))
+    if typing.get_origin(hint) is tuple:
         items = value.split(",") if isinstance(value, str) else list(value)
-        items = [str(i).strip() for i in items if str(i).strip()]
-        return tuple(int(i) for i in items) if name == "qa_channel_ids" else tuple(items)
-    if name == "dev_guild_id":
-        return int(value) if str(value).strip() else None
-    if isinstance(current, int):
-        return int(value)
-    if isinstance(current, float):
-        return float(value)
-    return str(value)
+        item_type = typing.get_args(hint)[0]
+        return tuple(_coerce(i, item_type) for i in (str(i).strip() for i in items) if i)
+    if hint is bool:
+        return value.strip().lower() in TRUE_WORDS if isinstance(value, str) else bool(value)
+    return hint(value)
 
 
-def load_settings(config_file: str | os.PathLike | None = None, env: dict | None = None, **overrides) -> Settings:
-    """Settings from defaults, then `qabot.toml` (or QABOT_CONFIG), then QABOT_* / DISCORD_TOKEN variables."""
+def load_into(
+    cls: type[S],
+    config_file: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    overrides: Mapping | None = None,
+) -> S:
+    """`cls` from its defaults, then `qabot.toml` (or $QABOT_CONFIG), then QABOT_<FIELD> variables, then
+    `aliases` (variable name -> field, used when set and not empty), then `overrides`.
+
+    The one reader of the process environment for settings; `env` replaces it (tests pass `{}`)."""
     env = dict(os.environ if env is None else env)
-    base = Settings()
+    base = cls()
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
     values: dict = {}
-    path = config_file or env.get("QABOT_CONFIG")
-    if path is None and (base.root / "qabot.toml").is_file():
-        path = base.root / "qabot.toml"
+    path = config_file or env.get(CONFIG_VARIABLE)
+    if path is None and (base.root / CONFIG_FILE).is_file():
+        path = base.root / CONFIG_FILE
     if path:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
-        data = data.get("qabot", data)
-        for f in fields(Settings):
-            if f.name in data:
-                values[f.name] = _coerce(f.name, data[f.name], getattr(base, f.name))
+        data = data.get(TOML_TABLE, data)
+        values |= {name: _coerce(data[name], hints[name]) for name in names if name in data}
         if "root" not in data:
-            values.setdefault("root", Path(path).resolve().parent)
-    for f in fields(Settings):
-        key = ENV_PREFIX + f.name.upper()
-        if key in env:
-            values[f.name] = _coerce(f.name, env[key], getattr(base, f.name))
-    if env.get("DISCORD_TOKEN"):
-        values["discord_token"] = env["DISCORD_TOKEN"]
-    values.update(overrides)
+            values["root"] = Path(path).resolve().parent
+    values |= {name: _coerce(env[ENV_PREFIX + name.upper()], hints[name]) for name in names
+               if ENV_PREFIX + name.upper() in env}
+    values |= {name: _coerce(env[var], hints[name]) for var, name in (aliases or {}).items() if env.get(var)}
+    values |= dict(overrides or {})
     return replace(base, **values)
+
+
+def load_settings(config_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+                  **overrides) -> Settings:
+    """The engine's settings, read as `load_into` says."""
+    return load_into(Settings, config_file, env, overrides=overrides)

@@ -1,12 +1,15 @@
-"""Shared fixtures: the real corpus indexed once per test session with the real bundled model."""
+"""Shared fixtures: the real corpus indexed once per test session with the real bundled model, and the
+bot tests' world (a private copy of the built corpus, its engine, the bot's settings, a SimCord server)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import pytest_asyncio
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -58,3 +61,75 @@ def require_shared(path: Path = DEV_SET):
     if not path.exists():
         pytest.skip(f"{path} is not present (../shared is only beside a development checkout)")
     return path
+
+
+# ---- the bot's world, for tests/test_bot*.py ------------------------------------------------------
+# A module may override `bot_root`, `bot_engine` or `bot_settings` (tests/test_bot_live_swap.py does).
+
+
+@pytest.fixture(scope="module")
+def bot_root(tmp_path_factory) -> Path:
+    """This module's own copy of docs_corpus/ and its index (built once per session): its activity log
+    starts empty, and its tests may add documents and reindex."""
+    from botkit import built_corpus
+
+    target = tmp_path_factory.mktemp("bot-root")
+    shutil.copytree(built_corpus(tmp_path_factory), target, dirs_exist_ok=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def bot_engine(bot_root):
+    from botkit import settings_for
+
+    from index.engine import Engine
+
+    return Engine(settings_for(bot_root).engine_settings)
+
+
+@pytest.fixture
+def bot_settings(bot_root):
+    """The "Librarians" role may reindex; a token that must never be shown; a rate limit no test reaches
+    by accident (the rate-limit tests set their own)."""
+    from botkit import REINDEX_ROLE, TOKEN, settings_for
+
+    return settings_for(bot_root, reindex_role=REINDEX_ROLE, discord_token=TOKEN, rate_limit_count=500)
+
+
+@pytest.fixture
+def simcord_bot(bot_settings, bot_engine):
+    """The bot SimCord's `simcord_env` runs."""
+    from bot import create_bot
+
+    return create_bot(bot_settings, bot_engine)
+
+
+@pytest_asyncio.fixture
+async def world(simcord_env):
+    """A server with #general, its commands synced, and one member of each kind: plain members alice and
+    bob, an administrator, a librarian (the reindex role), a keeper (a role configured by id in some
+    tests) and a mod (may manage the server, but is no administrator)."""
+    import discord
+    from botkit import REINDEX_ROLE
+
+    env = simcord_env
+    guild = env.create_guild("Team")
+    admins = guild.create_role("Admins", permissions=discord.Permissions(administrator=True))
+    librarians = guild.create_role(REINDEX_ROLE)
+    keepers = guild.create_role("Keepers")
+    mods = guild.create_role("Mods", permissions=discord.Permissions(manage_guild=True, manage_messages=True))
+    world = SimpleNamespace(
+        env=env,
+        bot=env.bot,
+        guild=guild,
+        channel=guild.create_text_channel("general"),
+        keepers=keepers,
+        alice=guild.add_member(env.create_user("alice")),
+        bob=guild.add_member(env.create_user("bob")),
+        admin=guild.add_member(env.create_user("admin"), roles=[admins]),
+        librarian=guild.add_member(env.create_user("librarian"), roles=[librarians]),
+        keeper=guild.add_member(env.create_user("keeper"), roles=[keepers]),
+        mod=guild.add_member(env.create_user("mod"), roles=[mods]),
+    )
+    await env.bot.tree.sync()
+    return world

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 
 import pytest
 
 from bot import create_bot
-from index.engine import Engine
-
-from botkit import built_corpus, settings_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -19,15 +15,8 @@ TOPICS = ["banks", "mixers", "laptop farms", "IT workers", "ransomware", "Bybit"
           "Kimsuky", "ChipMixer"]
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    target = tmp_path_factory.mktemp("bot-concurrency-root")
-    shutil.copytree(built_corpus(tmp_path_factory), target, dirs_exist_ok=True)
-    return Engine(settings_for(target))
-
-
-async def test_fifty_questions_at_once_never_stall_the_loop(engine):
-    bot = create_bot(settings_for(engine.settings.root, rate_limit_count=1000), engine)
+async def test_fifty_questions_at_once_never_stall_the_loop(bot_settings, bot_engine):
+    bot = create_bot(bot_settings, bot_engine)
     await bot.answer("warm up the model")  # load the model before measuring
     gaps: list[float] = []
     stop = asyncio.Event()
@@ -49,7 +38,7 @@ async def test_fifty_questions_at_once_never_stall_the_loop(engine):
         await tick
 
     assert len(results) == 50
-    assert all(answer.question == q for (answer, _), q in zip(results, questions))
+    assert all(answer.question == q for (answer, _), q in zip(results, questions, strict=True))
     assert len({answer_id for _, answer_id in results}) == 50  # every question logged once
     assert gaps and max(gaps) < 0.100, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
-    assert engine.activity.stats()["questions"] >= 50
+    assert bot_engine.activity.stats()["questions"] >= 50

@@ -11,12 +11,9 @@ import asyncio
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-import pytest_asyncio
 
-from bot import create_bot
 from clikit import qabot
 from index.engine import Engine
 
@@ -39,8 +36,11 @@ def cli_build(root: Path, *flags: str) -> str:
     return summary["build_id"]
 
 
+# The shared world (tests/conftest.py) on this module's own index: built by `qabot index`, hash encoder.
+
+
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
+def bot_root(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("bot-live-swap-root")
     shutil.copytree(CORPUS, target / SOURCES)
     cli_build(target)
@@ -48,47 +48,38 @@ def root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def engine(root):
-    return Engine(settings_for(root, encoder="hash"))
+def bot_engine(bot_root):
+    return Engine(settings_for(bot_root, encoder="hash").engine_settings)
 
 
 @pytest.fixture
-def simcord_bot(root, engine):
-    return create_bot(settings_for(root, encoder="hash"), engine)
+def bot_settings(bot_root):
+    return settings_for(bot_root, encoder="hash")
 
 
-@pytest_asyncio.fixture
-async def world(simcord_env):
-    env = simcord_env
-    guild = env.create_guild("Team")
-    channel = guild.create_text_channel("general")
-    await env.bot.tree.sync()
-    return SimpleNamespace(env=env, channel=channel, member=guild.add_member(env.create_user("member")))
-
-
-async def test_next_ask_after_two_terminal_builds_quotes_the_new_text(world, root, engine):
-    before = await world.member.slash(world.channel, "ask", question=QUESTION)
+async def test_next_ask_after_two_terminal_builds_quotes_the_new_text(world, bot_root, bot_engine):
+    before = await world.alice.slash(world.channel, "ask", question=QUESTION)
     assert before.response.embeds, before.response.content
     assert "Quokka" not in before.response.embeds[0].description
-    served = engine.info()["build_id"]
-    builds = root / ".qabot" / "builds"
+    served = bot_engine.info()["build_id"]
+    builds = bot_root / ".qabot" / "builds"
 
-    second = await asyncio.to_thread(cli_build, root, "--full")
-    doc = root / SOURCES / DOC
+    second = await asyncio.to_thread(cli_build, bot_root, "--full")
+    doc = bot_root / SOURCES / DOC
     doc.write_text(doc.read_text(encoding="utf-8") + "\n" + NEW_TEXT + "\n", encoding="utf-8")
-    third = await asyncio.to_thread(cli_build, root)
+    third = await asyncio.to_thread(cli_build, bot_root)
     assert len({served, second, third}) == 3
     assert (builds / served).is_dir()  # the bot's build survived the second build's cleanup
 
-    after = await world.member.slash(world.channel, "ask", question=QUESTION)
+    after = await world.alice.slash(world.channel, "ask", question=QUESTION)
     reply = after.response.content or ""
     assert "unavailable" not in reply and "qabot index" not in reply, reply
     assert after.response.embeds, reply
     card = after.response.embeds[0]
     assert "Quokka Harbour Savings Bank" in card.description, card.description
     assert "No passages." not in card.description
-    assert engine.info()["build_id"] == third
+    assert bot_engine.info()["build_id"] == third
 
     # /sources reads the same new build
-    sources = await world.member.slash(world.channel, "sources")
+    sources = await world.alice.slash(world.channel, "sources")
     assert "unavailable" not in (sources.response.content or "")

@@ -15,9 +15,8 @@ import pytest
 import simcord
 from bot import create_bot
 from bot.run import start_preview_world
-from index.engine import Engine
 
-from botkit import built_corpus, settings_for
+from botkit import BANKS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -25,17 +24,14 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
-async def test_preview_page_shows_an_answer_card(tmp_path_factory, tmp_path):
+async def test_preview_page_shows_an_answer_card(bot_settings, bot_engine, tmp_path):
     playwright_api = pytest.importorskip("playwright.async_api", reason="needs simcord[screenshot]")
-    root = tmp_path_factory.mktemp("bot-preview-root")
-    shutil.copytree(built_corpus(tmp_path_factory), root, dirs_exist_ok=True)
-    settings = settings_for(root)
-    bot = create_bot(settings, Engine(settings))
+    bot = create_bot(bot_settings, bot_engine)
     png = Path(os.environ.get("QABOT_SCREENSHOT") or tmp_path / "answer-card.png")
 
     async with simcord.run(bot, settle_timeout=120) as env:
         channel, you = await start_preview_world(env)
-        result = await you.slash(channel, "ask", question="Which banks were sanctioned?")
+        result = await you.slash(channel, "ask", question=BANKS)
         assert "Ryujong Credit Bank" in result.response.embeds[0].description
         assert "do not answer" not in result.response.embeds[0].description
         async with env.preview(channel, viewers=[you], layout="channel", display="fixed",
@@ -54,6 +50,6 @@ async def test_preview_page_shows_an_answer_card(tmp_path_factory, tmp_path):
                     await browser.close()
 
     assert png.stat().st_size > 10_000
-    assert "Which banks were sanctioned?" in body
+    assert BANKS in body
     assert "Index built" in body
     print(f"answer card screenshot: {png}")

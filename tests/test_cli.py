@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
 
-from test_reliability import ENV, PROBE, PY, QABOT, QUESTION, check_answer_json
+from test_reliability import ENV, PROBE, PY, QABOT, QUESTION
 
 DOC_KEYS = {"text", "doc", "title", "url", "date", "score"}
 
@@ -53,7 +52,8 @@ def test_ask_json(real_index):
     out = json.loads(r.stdout)
     check_shape(out, abstained=False)
     assert out["question"] == QUESTION
-    assert any("Ryujong Credit Bank" in q["text"] and q["url"].startswith("https://home.treasury.gov/") for q in out["quotes"])
+    assert any("Ryujong Credit Bank" in q["text"] and q["url"].startswith("https://home.treasury.gov/")
+               for q in out["quotes"])
     assert any(q["doc"].startswith("docs_corpus/2025-11-04_treasury_") for q in out["quotes"])
 
 
@@ -122,7 +122,8 @@ def test_sources(real_index):
     docs = json.loads(r.stdout)
     assert len(docs) == n and all(set(d) == {"path", "title", "url", "date"} for d in docs)
     r = qabot("--index-dir", str(real_index), "sources", "--json", "mitre")
-    assert {d["path"] for d in json.loads(r.stdout)} == {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs_corpus").glob("mitre*")}
+    mitre = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs_corpus").glob("mitre*")}
+    assert {d["path"] for d in json.loads(r.stdout)} == mitre
 
 
 def test_first_ask_builds_the_index_and_says_so(tmp_path):

@@ -1,9 +1,9 @@
 """Hostile documents (indexed or skipped with a warning naming them, never a crash) and hostile
-questions (an Answer or a QuestionError with a helpful message, never anything else)."""
+questions (an answer to the question as asked, quoting verbatim, or a QuestionError with a helpful
+message, never anything else)."""
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
@@ -15,7 +15,6 @@ from index.build import build_index
 from index.engine import Engine
 from index.errors import QuestionError
 from index.loaders import load_documents
-from index.types import Answer
 
 from test_answer import assert_faithful
 
@@ -48,10 +47,12 @@ def add_hostile_files(root) -> dict[str, str]:
     put("malformed-fm.md", "---\ntitle: [unclosed\nurl: : :\n---\nBody.\n", "skipped")
     put("unclosed-fm.md", "---\ntitle: never closed\n\nBody text that never gets a closing fence.\n", "skipped")
     put("huge-fm.md", "---\ntitle: huge\nblob: " + "y" * 200_000 + "\n---\nBody.\n", "skipped")
-    put("yaml-bomb.md", "---\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\nb: &b [*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b]\n"
+    put("yaml-bomb.md", "---\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\nb: &b [*a,*a,*a,*a,*a]\n"
+        "c: &c [*b,*b,*b,*b,*b]\n"
         "d: &d [*c,*c,*c,*c,*c]\ntitle: Bomb\n---\nThe yaml bomb document has a body sentence.\n", "indexed")
     put("zero-width-rtl.md", "# Zero\u200bwidth and \u202eRTL\u202c\n\nThe Fo\u200bo\u200dbar Bank\u200f moved money. "
-        "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 mixed with English text. \ufeffA BOM in the middle.\n", "indexed")
+        "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 mixed with English text. "
+        "\ufeffA BOM in the middle.\n", "indexed")
     put("nul-in-text.txt", "Text with a NUL \x00 byte inside.\n", "skipped")
     put("empty.md", "", "skipped")
     put("only-spaces.txt", "   \n\n\t  \n", "skipped")
@@ -97,7 +98,7 @@ def test_hostile_documents(hostile_build, hash_encoder):
     assert any("link-to-secret.md" in w and "outside" in w for w in summary.warnings)
     assert len(indexed) == len(originals) + sum(v == "indexed" for v in expect.values())
     b = eng.build()
-    for d_id, d in b.documents.items():
+    for d_id in b.documents:
         text = b.doc_text(d_id)
         assert "OUTSIDESECRET" not in text and "SCRIPTTEXT" not in text
     # offsets still round-trip in the hostile documents that were indexed
@@ -111,7 +112,8 @@ def test_hostile_documents(hostile_build, hash_encoder):
                 quote.doc.endswith(".html")
     print(f"hostile documents: {len(expect)} files, {sum(v == 'indexed' for v in expect.values())} indexed, "
           f"{sum(v == 'skipped' for v in expect.values())} skipped with a warning, "
-          f"{sum(v == 'absent' for v in expect.values())} symlinks not followed; {len(originals)} originals all present")
+          f"{sum(v == 'absent' for v in expect.values())} symlinks not followed; "
+          f"{len(originals)} originals all present")
 
 
 def test_hostile_warnings_are_logged(corpus_copy, caplog):
@@ -145,17 +147,39 @@ HOSTILE_QUESTIONS = [
 ]
 
 
+# The same question behind invisible characters: it must read, and be answered, exactly as the plain one.
+DISGUISED_BANKS = ["\u202eWhich banks were sanctioned?\u202c", "Which\u200b banks\u200d were\ufeff sanctioned?"]
+# Markup and pings around a question the documents answer: still answered, about banks.
+DECORATED_BANKS = ["@everyone which banks were sanctioned?",
+                   "[click here](https://evil.example/phish) which banks were sanctioned?"]
+TOO_LONG = "Lazarus " * 150
+
+
+def assert_answers(engine, q: str, a) -> None:
+    """`a` answers `q` as asked: its question is `q` cleaned (printable, single-spaced, nothing added),
+    every quote is verbatim from its document with its own link, marked closest exactly when abstaining."""
+    assert a.question and a.question.isprintable() and a.question == " ".join(a.question.split())
+    assert all(word in q for word in a.question.split()), (q, a.question)
+    assert_faithful(engine, a)
+    assert all(quote.closest == a.abstained for quote in a.quotes), a
+    assert all("evil.example" not in (quote.url or "") for quote in a.quotes + a.more)
+
+
 @pytest.mark.parametrize("q", HOSTILE_QUESTIONS)
 def test_hostile_questions(engine, q):
     try:
         a = engine.ask(q)
     except QuestionError as exc:
-        assert len(str(exc)) > 20
+        assert q == TOO_LONG and "please keep it under 1000" in str(exc), (q, str(exc))
         return
-    assert isinstance(a, Answer)
-    assert_faithful(engine, a)
-    for quote in a.quotes:
-        assert "evil.example" not in (quote.url or "")
+    assert q != TOO_LONG
+    assert_answers(engine, q, a)
+    if q in DISGUISED_BANKS:
+        plain = engine.ask("Which banks were sanctioned?")
+        assert a.question == plain.question
+        assert [x.text for x in a.quotes] == [x.text for x in plain.quotes] and not a.abstained
+    if q in DECORATED_BANKS:
+        assert not a.abstained and any("bank" in x.text.lower() for x in a.quotes), [x.text for x in a.quotes]
 
 
 VOCAB = ["which", "banks", "sanctioned", "Lazarus", "Ryujong", "Credit", "Bank", "what", "is", "the", '"', "*",
@@ -170,9 +194,6 @@ def test_any_text_gives_an_answer_or_a_question_error(engine, q):
     try:
         a = engine.ask(q)
     except QuestionError as exc:
-        assert str(exc)
+        assert str(exc).endswith((".", "?")) and len(str(exc)) > 20  # a sentence saying what to ask instead
         return
-    assert isinstance(a, Answer) and isinstance(a.abstained, bool)
-    assert_faithful(engine, a)
-    if a.abstained:
-        assert all(x.closest for x in a.quotes)
+    assert_answers(engine, q, a)

@@ -13,6 +13,7 @@ import asyncio
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -22,7 +23,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -30,9 +30,10 @@ from conftest import ROOT
 from index import store as store_mod
 from index.build import build_index
 from index.config import Settings
+from index.embedding import HashEncoder
 from index.engine import Engine
 from index.errors import BuildError, BuildLockedError, CorruptIndexError, IndexUnavailableError
-from index.store import DATA_FILES, Build, IndexStore
+from index.store import DATA_FILES, IndexStore
 
 PY = sys.executable
 QABOT = str(Path(sys.executable).with_name("qabot"))
@@ -144,8 +145,6 @@ def check_answer_json(stdout: str) -> dict:
 @pytest.fixture(scope="module")
 def hash_template(tmp_path_factory):
     """An index of the real corpus built with the hash encoder (copied by tests that damage it)."""
-    from index.embedding import HashEncoder
-
     d = tmp_path_factory.mktemp("hash-template") / "idx"
     s = build_index(Settings(root=ROOT, index_dir=str(d)), HashEncoder(), full=True)
     assert s.switched and s.added >= 20
@@ -243,6 +242,9 @@ def test_kill_during_build_real_model(real_index):
                kill_trial(real_index, "embed-batch+1.0", hash_encoder=False)]
     for r in results:
         report(kind="kill", **r)
+    # Both killed before the switch, while loading and while embedding: the build in service stayed.
+    assert [(r["phase"], r["model"]) for r in results] == [("loading", "real"), ("embedding", "real")]
+    assert all(r["served"] == r["previous"] for r in results), results
 
 
 # ---- 2. write failures -------------------------------------------------------------------------
@@ -254,12 +256,18 @@ def _erofs(*a, **kw):
     raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
 
+def _raiser(exc: Exception):
+    def fail(*a, **kw):
+        raise exc
+    return fail
+
+
 FAILURES = {
     "npy-enospc": lambda mp: mp.setattr(store_mod.np, "save", _enospc),
     "sqlite-full": lambda mp: mp.setattr("sqlite_utils.db.Table.insert_all",
-                                         lambda *a, **k: (_ for _ in ()).throw(sqlite3.OperationalError("database or disk is full"))),
-    "faiss-write": lambda mp: mp.setattr("faiss.write_index",
-                                         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Error in faiss::FileIOWriter: fwrite failed: No space left on device"))),
+                                         _raiser(sqlite3.OperationalError("database or disk is full"))),
+    "faiss-write": lambda mp: mp.setattr("faiss.write_index", _raiser(RuntimeError(
+        "Error in faiss::FileIOWriter: fwrite failed: No space left on device"))),
     "manifest-fsync": lambda mp: mp.setattr(store_mod.os, "fsync", _enospc),
     "mkdir-readonly": lambda mp: mp.setattr(store_mod.IndexStore, "new_build_dir",
                                             _wrap_mkdir_fail(store_mod.IndexStore.new_build_dir)),
@@ -331,7 +339,7 @@ def test_read_only_index_folder(hash_index):
     os.chmod(builds, 0o555)
     try:
         with pytest.raises(BuildError, match="cannot"):
-            build_index(Settings(root=ROOT, index_dir=str(hash_index)), __import__("index.embedding").embedding.HashEncoder(), full=True)
+            build_index(Settings(root=ROOT, index_dir=str(hash_index)), HashEncoder(), full=True)
     finally:
         os.chmod(builds, 0o755)
     IndexStore(hash_index).open_current(verify=True).close()
@@ -390,7 +398,8 @@ def test_corruption_cli_says_what_and_how(name, real_index):
         assert "Traceback" not in r.stderr
         assert name in r.stderr and "qabot index --full" in r.stderr, r.stderr
         assert r.stdout == ""
-        report(kind="corrupt-cli", file=name, command=argv[0], stderr=r.stderr.strip(), seconds=round(time.monotonic() - t0, 2))
+        report(kind="corrupt-cli", file=name, command=argv[0], stderr=r.stderr.strip(),
+               seconds=round(time.monotonic() - t0, 2))
 
 
 def test_corruption_cli_recovers_with_index(hash_index):
@@ -421,7 +430,7 @@ def test_second_build_refused_never_interleaves(hash_index, tmp_path):
     r = run(["--index-dir", str(hash_index), "index", "--full", "-q"])
     took = time.monotonic() - t0
     assert r.returncode == 1
-    assert "another build is running" in r.stderr and "locked" in r.stderr and "wait for the other" in r.stderr, r.stderr
+    assert all(s in r.stderr for s in ("another build is running", "locked", "wait for the other")), r.stderr
     assert f"pid {a.p.pid}" in r.stderr
     assert "Traceback" not in r.stderr
     assert _snapshot(hash_index / "builds") == snap  # the refused build wrote nothing
@@ -484,12 +493,14 @@ LOAD_QUESTIONS = [
 
 async def test_reindex_under_load(engine, corpus_copy):
     """200 asks through Engine.aask, 50 at a time, while arebuild() switches builds."""
-    shutil.copytree(engine.settings.index_path, corpus_copy.index_path, ignore=shutil.ignore_patterns("lock", "activity.sqlite*"))
+    shutil.copytree(engine.settings.index_path, corpus_copy.index_path,
+                    ignore=shutil.ignore_patterns("lock", "activity.sqlite*"))
     eng = Engine(corpus_copy, encoder=engine.encoder)
     old_id = eng.build().build_id
     old_build = eng.build()
     doc = corpus_copy.root / "docs_corpus" / "2025-11-04_treasury_sb0302_dprk-bankers-cybercrime-it-worker-funds.md"
-    doc.write_text(doc.read_text() + "\nThe Zorblax Credit Union was also accused of moving funds for the IT workers.\n")
+    doc.write_text(doc.read_text() + "\nThe Zorblax Credit Union was also accused of moving funds for the IT workers."
+                   "\n")
     variants = [q for base in LOAD_QUESTIONS for q in (base, base.lower(), base.rstrip("?"), base + " Please.")]
     questions = [variants[i % len(variants)] for i in range(200)]
     sem = asyncio.Semaphore(50)
@@ -546,7 +557,8 @@ async def test_reindex_under_load(engine, corpus_copy):
     lat = sorted(dt for _, dt, *_ in answers)
     p50, p95 = lat[len(lat) // 2], lat[int(len(lat) * 0.95) - 1]
     report(kind="reindex-under-load", asks=len(answers), concurrency=50, failures=len(failures),
-           old_build_answers=seen[old_id], new_build_answers=seen[new_id], asks_during_rebuild=during, p50_ms=round(p50, 1),
+           old_build_answers=seen[old_id], new_build_answers=seen[new_id], asks_during_rebuild=during,
+           p50_ms=round(p50, 1),
            p95_ms=round(p95, 1), max_ms=round(lat[-1], 1), wall_s=round(wall, 2),
            rebuild_s=round(summary.seconds, 2), embedded_chunks=summary.embedded_chunks)
     # the new build answers from the changed text
@@ -555,26 +567,31 @@ async def test_reindex_under_load(engine, corpus_copy):
 
 
 # ---- 8. a database opened only for reading ------------------------------------------------------
+READ_ONLY = "readonly|read-only|read only"
+
+
 def test_build_db_is_read_only(engine):
+    """No statement can change a build's database, on the asking thread or any other (Build keeps one
+    connection per thread), and nothing was changed by trying."""
     b = engine.build()
-    for sql in ("delete from documents", "insert into terms(term, df) values ('x', 1)", "create table t(x)",
-                "drop table chunks"):
-        with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|read only"):
+    for sql in ("delete from documents", "update documents set title = 'x'",
+                "insert into terms(term, df) values ('x', 1)", "create table t(x)", "drop table chunks"):
+        with pytest.raises(sqlite3.OperationalError, match=READ_ONLY):
             b.db.execute(sql)
-    assert b.query("select count(*) as n from documents")[0]["n"] == b.manifest["counts"]["documents"]
-    # and from another thread (Build keeps one connection per thread)
     errors = []
 
     def other():
         try:
             b.db.execute("delete from chunks")
         except sqlite3.OperationalError as exc:
-            errors.append(exc)
+            errors.append(str(exc))
 
     t = threading.Thread(target=other)
     t.start()
     t.join()
-    assert errors
+    assert len(errors) == 1 and re.search(READ_ONLY, errors[0]), errors
+    assert b.query("select count(*) as n from documents")[0]["n"] == b.manifest["counts"]["documents"]
+    assert engine.info()["documents"] == len(engine.sources()) == b.manifest["counts"]["documents"] > 0
 
 
 # ---- 9. a reader in another process (issue 10, item 3) -------------------------------------------

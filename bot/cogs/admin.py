@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -13,19 +14,13 @@ from discord.ext import commands
 from index.errors import BuildLockedError, IndexUnavailableError, QabotError
 
 from .. import render
-from ..app import QABot, send_private
+from ..checks import may_reindex
+from ..replies import explain, send_private
+
+if TYPE_CHECKING:
+    from ..app import QABot
 
 log = logging.getLogger(__name__)
-
-
-def can_reindex(user: discord.abc.User, reindex_role: str) -> bool:
-    """Administrators, and members holding the configured role (by name or id)."""
-    if not isinstance(user, discord.Member):
-        return False
-    if user.guild_permissions.administrator:
-        return True
-    role = reindex_role.strip()
-    return bool(role) and any(r.name == role or str(r.id) == role for r in user.roles)
 
 
 def age(built_at: str) -> str:
@@ -54,14 +49,9 @@ class Admin(commands.Cog):
 
     @app_commands.command(name="reindex")
     @app_commands.guild_only()
+    @may_reindex
     async def reindex(self, interaction: discord.Interaction) -> None:
         """Re-read the documents and switch to the new index (administrators only)."""
-        if not can_reindex(interaction.user, self.bot.settings.reindex_role):
-            who = "administrators"
-            if self.bot.settings.reindex_role:
-                who += " and members with the reindex role"
-            await send_private(interaction, f"Sorry, only {who} can reindex the documents.")
-            return
         if self.bot.reindex_lock.locked():
             await send_private(interaction, "A reindex is already running; try again when it finishes.")
             return
@@ -74,8 +64,9 @@ class Admin(commands.Cog):
                 return
             except QabotError as exc:
                 log.warning("reindex failed: %s", exc)
-                hint = f" ({exc.hint})" if exc.hint else ""
-                await send_private(interaction, f"The reindex failed: {exc}{hint}. The previous index stays in service.")
+                await send_private(
+                    interaction, f"The reindex failed: {explain(exc)}. The previous index stays in service."
+                )
                 return
         self.bot.answers.clear()
         log.info("reindexed by %s: %s", interaction.user.id, summary.line())
@@ -83,7 +74,7 @@ class Admin(commands.Cog):
             f"Reindexed: **{summary.added} added, {summary.changed} changed, {summary.removed} removed** "
             f"({summary.unchanged} unchanged, {summary.skipped} skipped) in {summary.seconds:.1f} s.",
             f"{summary.chunks} passages; now answering from build `{summary.build_id}`."
-            if summary.switched or summary.build_id
+            if summary.switched
             else "Nothing changed; the current index stays in service.",
         ]
         for warning in summary.warnings[:5]:

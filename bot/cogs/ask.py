@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -12,8 +13,11 @@ from discord.ext import commands
 from index.errors import IndexUnavailableError, QabotError
 
 from .. import render
-from ..app import QABot, send_private, unavailable_message
+from ..replies import send_private, unavailable_message
 from ..views import answer_view
+
+if TYPE_CHECKING:
+    from ..app import QABot
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from .. import render
-from ..app import QABot
+from ..checks import reindexers
+
+if TYPE_CHECKING:
+    from ..app import QABot
 
 
 def help_embed(bot: QABot) -> discord.Embed:
@@ -27,9 +32,7 @@ def help_embed(bot: QABot) -> discord.Embed:
             "`/ask question [private]` ask a question\n"
             "`/sources [filter]` list the documents I quote from\n"
             "`/stats` index size and age, questions answered, feedback\n"
-            "`/reindex` re-read the documents (administrators"
-            + (" and the reindex role" if s.reindex_role else "")
-            + ")\n"
+            f"`/reindex` re-read the documents ({reindexers(s.reindex_role)})\n"
             "Right-click a message → **Apps → Ask the docs** to ask its text privately."
         ),
         inline=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -11,8 +12,11 @@ from discord.ext import commands
 from index.errors import QabotError
 
 from .. import render
-from ..app import QABot, send_private, unavailable_message
+from ..replies import send_private, unavailable_message
 from ..views import sources_message
+
+if TYPE_CHECKING:
+    from ..app import QABot
 
 
 class Sources(commands.Cog):
