@@ -171,10 +171,18 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.what in ("beir", "squad") and not args.dir:
+        print(f"qabot: `bench {args.what}` needs the dataset folder, e.g. qabot bench {args.what} "
+              f"../shared/bench/{'scifact' if args.what == 'beir' else 'squad2'}", file=sys.stderr)
+        return EXIT_ERROR
     if args.what == "beir":
         from bench.beir import main as beir_main
 
         return beir_main(args)
+    if args.what == "squad":
+        from bench.squad import main as squad_main
+
+        return squad_main(args)
     from bench.speed import main as speed_main
 
     return speed_main(args)
@@ -239,9 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "(index/calibration.json is the shipped default)")
     c.set_defaults(func=cmd_calibrate)
 
-    b = sub.add_parser("bench", help="benchmarks: `bench beir DIR` (retrieval quality) or `bench speed`")
-    b.add_argument("what", choices=["beir", "speed"])
-    b.add_argument("dir", nargs="?", help="BEIR dataset folder (for `bench beir`)")
+    b = sub.add_parser("bench", help="benchmarks: `bench beir DIR` (retrieval quality), `bench squad DIR` "
+                                     "(answering and abstaining, SQuAD 2.0 open) or `bench speed`")
+    b.add_argument("what", choices=["beir", "squad", "speed"])
+    b.add_argument("dir", nargs="?", help="the dataset folder (for `bench beir` and `bench squad`)")
+    b.add_argument("--folds", type=int, default=0, metavar="K",
+                   help="for `bench squad`: K article folds, each scored at a threshold fitted on the others")
+    b.add_argument("--plot", metavar="FILE.png", help="for `bench squad`: accuracy and false abstention "
+                                                      "against the abstention threshold")
+    b.add_argument("--limit", type=int, default=0, metavar="N", help="for `bench squad`: the first N questions only")
+    b.add_argument("--bench-index", metavar="DIR", help="for `bench squad`: where its index is kept "
+                                                        "(default .bench_cache/squad2-index)")
     b.add_argument("--split", default="test")
     b.add_argument("--sizes", default="demo,100k,1m", help="for `bench speed`: comma-separated sizes")
     b.add_argument("--no-txtai", action="store_true", help="skip the txtai comparison")
