@@ -91,7 +91,7 @@ def recall_at_k(approx: list[list[int]], exact: list[list[int]], k: int = 10) ->
 
 def ann_recall(build, queries: np.ndarray, k: int = 10) -> float:
     """recall@k of build.dense (whatever index the build has) against exact search over its vectors."""
-    exact = exact_topk(build.chunk_vecs, queries, k)
+    exact = exact_topk(build.vectors.chunk_vecs, queries, k)
     approx = [[cid for cid, _ in build.dense(q, k)] for q in queries]
     return recall_at_k(approx, exact.tolist(), k)
 
@@ -243,84 +243,26 @@ def title_vectors(root: Path, abstracts, cache: Path, encoder=None) -> tuple[np.
 LEAN_ABOVE = 200_000  # larger synthetic sizes are written by write_lean_build (build_index holds ~25 KB a chunk)
 
 
-def _memoize_stem() -> None:
-    """Bench-only: cache the (pure) stemmer in this process; term sets are unchanged, building is faster."""
-    from functools import lru_cache
-
-    from index import text
-
-    if not hasattr(text.stem, "cache_info"):
-        text.stem = lru_cache(maxsize=1 << 20)(text.stem)
-
-
 def write_lean_build(settings, encoder: "DerivedEncoder", docs, index_kind: str | None = None):
-    """The same tables, vectors and manifest fields build.build_index writes (minus the manifest's
-    per-document hash map, which nothing reads), streamed so a million chunks fit in memory:
-    rows are generated on the fly, chunk vectors fill one preallocated array, sentence vectors are
-    zeros. Used for the 1m size only."""
-    from collections import Counter
-    from datetime import datetime, timezone
-
-    from index.build import CHUNKER_VERSION
-    from index.chunking import chunk_document
-    from index.loaders import LOADER_VERSION
-    from index.store import FORMAT_VERSION, IndexStore, write_build_files
-    from index.text import term_set
+    """build_index's rows, files and manifest, through the same build.lay_out and build.write_build, in
+    less memory: no text is embedded (each chunk's vector comes from DerivedEncoder.vector), chunk vectors
+    fill one preallocated array, sentence vectors are float16 zeros, and the manifest leaves out the
+    per-document hash map, which nothing reads. Used for the 1m size only."""
+    from index.build import lay_out, write_build
+    from index.store import IndexStore
     from index.types import BuildSummary
 
     t0 = time.perf_counter()
     store = IndexStore(settings.index_path)
-    summary = BuildSummary()
-    chunk_rows: list[tuple] = []  # (doc_id, ord, start, end, heading, first_sent, last_sent)
-    sent_rows: list[tuple] = []  # (doc_id, ord, start, end)
-    doc_counts: list[tuple[int, int]] = []
-    df: Counter = Counter()
-    for doc_id, doc in enumerate(docs, start=1):
-        sentences, chunks = chunk_document(doc.text)
-        base = len(sent_rows)
-        for i, sn in enumerate(sentences):
-            sent_rows.append((doc_id, i, sn.start, sn.end))
-        for i, c in enumerate(chunks):
-            df.update(term_set(doc.title + " " + c.heading + " " + doc.text[c.start:c.end]))
-            chunk_rows.append((doc_id, i, c.start, c.end, c.heading, base + c.first_sentence + 1, base + c.last_sentence + 1))
-        doc_counts.append((len(chunks), len(sentences)))
-    cv = np.zeros((len(chunk_rows), encoder.dim), dtype=np.float32)
-    for i, r in enumerate(chunk_rows):
-        cv[i] = encoder.vector(r[0] - 1)
-    sv = np.zeros((len(sent_rows), encoder.dim), dtype=np.float16)
-
-    def documents():
-        for doc_id, (doc, (nc, ns)) in enumerate(zip(docs, doc_counts), start=1):
-            yield {"id": doc_id, "path": doc.path, "title": doc.title, "url": doc.url, "date": doc.date, "kind": doc.kind,
-                   "hash": doc.content_hash, "text": doc.text, "pages": json.dumps(doc.pages), "meta": json.dumps(doc.meta),
-                   "n_chunks": nc, "n_sentences": ns}
-
-    def chunks_gen():
-        for cid, (doc_id, o, st, en, head, fs, ls) in enumerate(chunk_rows, start=1):
-            d = docs[doc_id - 1]
-            yield {"id": cid, "doc_id": doc_id, "ord": o, "start": st, "end": en, "heading": head, "title": d.title,
-                   "text": d.text[st:en], "first_sent": fs, "last_sent": ls}
-
-    def sentences_gen():
-        for sid, (doc_id, o, st, en) in enumerate(sent_rows, start=1):
-            yield {"id": sid, "doc_id": doc_id, "ord": o, "start": st, "end": en}
-
-    rows = {"documents": documents(), "chunks": chunks_gen(), "sentences": sentences_gen(),
-            "terms": ({"term": t, "df": c} for t, c in df.items())}
+    layout = lay_out(docs)
+    cv = np.zeros((len(layout.chunks), encoder.dim), dtype=np.float32)
+    for i, chunk in enumerate(layout.chunks):
+        cv[i] = encoder.vector(layout.documents[chunk[0]][0] - 1)  # the plan's row of the chunk's document
+    sv = np.zeros((len(layout.sentences), encoder.dim), dtype=np.float16)
     with store.lock():
-        build_id, tmp = store.new_build_dir()
-        kind = write_build_files(tmp, rows, cv, sv, index_kind)
-        manifest = {
-            "format": FORMAT_VERSION, "build_id": build_id,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "model": encoder.name, "dim": int(cv.shape[1]), "chunker": CHUNKER_VERSION, "loader": LOADER_VERSION,
-            "index_type": kind, "ef_search": 128, "sources": list(settings.sources),
-            "counts": {"documents": len(docs), "chunks": len(chunk_rows), "sentences": len(sent_rows)},
-        }
-        store.commit(build_id, tmp, manifest)
-    summary.chunks, summary.sentences, summary.build_id = len(chunk_rows), len(sent_rows), build_id
-    summary.added = summary.embedded_chunks = len(docs)
-    summary.switched = True
+        build_id = write_build(store, layout, cv, sv, encoder.name, settings.sources, index_kind, hashes=False)
+    summary = BuildSummary(chunks=len(layout.chunks), sentences=len(layout.sentences), build_id=build_id,
+                           added=len(docs), embedded_chunks=len(docs), switched=True)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -350,14 +292,13 @@ def ensure_large_index(root: Path, size: str, n: int, cache: Path | None = None,
     name = getattr(encoder, "name", None) or MODEL_NAME
     if settings.index_path.exists():
         shutil.rmtree(settings.index_path)
-    _memoize_stem()
     enc = DerivedEncoder(tvecs, plan, name)
     if n <= LEAN_ABOVE:
         summary = build_index(settings, enc, full=True, documents=docs, sentence_vectors=False, index_kind=index_kind)
         writer = "build.build_index(documents=..., sentence_vectors=False)"
     else:
         summary = write_lean_build(settings, enc, docs, index_kind=index_kind)
-        writer = "bench.speed.write_lean_build (same rows, store.write_build_files + IndexStore.commit)"
+        writer = "bench.speed.write_lean_build (build_index's build.lay_out and build.write_build)"
     info = want | {"chunks": summary.chunks, "sentences": summary.sentences, "documents": len(docs), "writer": writer,
                    "build_s": round(summary.seconds, 1), "generate_s": round(t_gen, 1), "title_encoder": tmeta,
                    "built_at": time.strftime("%Y-%m-%d %H:%M:%S"), "build_peak_rss_mb": round(peak_rss_mb()),
@@ -477,19 +418,12 @@ def measure_startup(root: Path, common: list[str], repeat: int = 3) -> dict:
 
 def build_texts(settings) -> tuple[list[str], list[str]]:
     """The chunk and sentence texts a full build of `settings`' sources embeds (same order)."""
-    from index.build import chunk_embed_text
-    from index.chunking import chunk_document
+    from index.build import lay_out
     from index.loaders import load_documents
 
     docs, _ = load_documents(settings.source_paths, settings.root, settings.base_url)
-    chunks, sents = [], []
-    for d in docs:
-        ss, cs = chunk_document(d.text)
-        if not cs:
-            continue
-        sents += [d.text[s.start:s.end] for s in ss]
-        chunks += [chunk_embed_text(d.title, c.heading, d.text[c.start:c.end]) for c in cs]
-    return chunks, sents
+    layout = lay_out(docs)
+    return layout.chunk_embed_texts(range(len(layout.chunks))), layout.sentence_texts(range(len(layout.sentences)))
 
 
 def measure_build(settings, encoder=None, rounds: int = 1) -> dict:

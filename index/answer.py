@@ -20,6 +20,7 @@ from .types import Answer, Quote
 # The shipped calibration (read-only, part of the package). `qabot calibrate` writes its fit into the
 # index folder instead (Engine prefers that file), never into the installed package.
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+SUPPORT_RADIUS = 1  # a support window: the sentence and this many neighbours on each side
 
 LIST_Q = re.compile(
     r"^\s*(?:(?:which|what|who)\s+(?:\w+\s+){0,3}?(?:are|were|have|had|did|do)\b|list\b|name\s+(?:the|all)\b|"
@@ -239,9 +240,7 @@ class Answerer:
         total_idf = sum(idf.values()) or 1.0
         acr = {a: ts for a, ts in acronym_groups(question).items() if a not in idf}
         acr = {a: ts for a, ts in acr.items() if build.doc_freq([a])[a] > 0}
-        ids = [h.chunk_id for h in top]
-        marks = ",".join("?" * len(ids))
-        chunks = {r["id"]: r for r in build.query(f"select id, doc_id, first_sent, last_sent, heading from chunks where id in ({marks})", ids)}
+        chunks = build.chunk_rows([h.chunk_id for h in top])
         best_fused = top[0].score or 1.0
         sent_ids, prior, heading_of = [], {}, {}
         for rank, h in enumerate(top):
@@ -251,10 +250,8 @@ class Answerer:
                     sent_ids.append(sid)
                     prior[sid] = h.score / best_fused
                     heading_of[sid] = c["heading"]
-        rows = build.query(f"select id, doc_id, ord, start, end from sentences where id in ({','.join('?' * len(sent_ids))})", sent_ids)
-        by_id = {r["id"]: r for r in rows}
-        vecs = np.asarray(build.sent_vecs[np.array(sent_ids) - 1], dtype=np.float32)
-        cos = vecs @ qvec.astype(np.float32)
+        by_id = build.sentences(sent_ids)
+        cos = build.sentence_vectors(sent_ids) @ qvec.astype(np.float32)
         scored = []
         for sid, c in zip(sent_ids, cos):
             r = by_id[sid]
@@ -324,8 +321,7 @@ class Answerer:
         for s in scored:
             text = build.doc_text(s["doc_id"])
             meta = build.documents[s["doc_id"]]
-            nb = build.db.execute("select start, end from sentences where doc_id = ? and ord between ? and ?",
-                                  (s["doc_id"], s["ord"] - 1, s["ord"] + 1)).fetchall()
+            nb = build.neighbours(s["doc_id"], s["ord"], SUPPORT_RADIUS)
             window = " ".join(text[a:b] for a, b in nb) + " " + s["heading"]
             wt = expand_acronyms(passage_terms(window), acr)
             wt_names = wt | passage_terms((meta["title"] or "") + " " + date_words(meta["date"]))
@@ -341,7 +337,7 @@ class Answerer:
         text_all = build.doc_text(s["doc_id"])
         start, end = s["start"], s["end"]
         if len(text_all[start:end].split()) < self.p.min_words:
-            nxt = build.db.execute("select start, end from sentences where doc_id = ? and ord = ?", (s["doc_id"], s["ord"] + 1)).fetchone()
+            nxt = build.sentence_at(s["doc_id"], s["ord"] + 1)
             if nxt is not None and "\n\n" not in text_all[end:nxt[0]]:
                 end = nxt[1]
         text = text_all[start:end]
@@ -434,7 +430,7 @@ class Answerer:
         pool = [s for s in scored[:40] if s["score"] >= chosen[-1]["score"] * self.p.dup_score_ratio]
         if len(pool) < 2:
             return chosen
-        vecs = np.asarray(build.sent_vecs[np.array([s["id"] for s in pool]) - 1], dtype=np.float32)
+        vecs = build.sentence_vectors([s["id"] for s in pool])
         index = {s["id"]: i for i, s in enumerate(pool)}
         date = lambda s: build.documents[s["doc_id"]]["date"] or "9999"
         terms = {s["id"]: passage_terms(build.doc_text(s["doc_id"])[s["start"]:s["end"]]) for s in pool}

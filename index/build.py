@@ -1,4 +1,9 @@
-"""Build (or incrementally rebuild) the index from the source folders."""
+"""Build (or incrementally rebuild) the index from the source folders: the one writer of the on-disk format.
+
+Documents become a build's rows in lay_out, and rows and vectors become a build folder with its manifest
+in write_build. build_index adds loading, vector reuse and embedding around them; the benchmark's
+large-index writer (bench/speed.py) goes through the same two, so the format is written in one place.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
@@ -15,9 +22,10 @@ from .config import Settings
 from .errors import BuildError, IndexUnavailableError
 from .loaders import LOADER_VERSION, load_documents
 from .search import FULL_SCAN_MAX
+from .store import FORMAT_VERSION, Build, IndexStore, write_build_files
 from .text import term_set
-from .store import FORMAT_VERSION, IndexStore, write_build_files
 from .types import BuildSummary, Document
+from .vectors import HNSW_EF_SEARCH
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +38,124 @@ def chunk_embed_text(title: str, heading: str, text: str) -> str:
     return f"{title}. {head + '. ' if head else ''}{text}"
 
 
-def _previous(store: IndexStore, encoder_name: str):
-    """The current build's documents and vectors for reuse, or None if unusable."""
+# an unchanged document's chunk and sentence ids in the previous build (None: embed it afresh)
+PreviousIds = Callable[[Document], tuple[list[int], list[int]] | None]
+
+
+@dataclass
+class Layout:
+    """A new build's rows, laid out from its documents by lay_out: ids, offsets and headings, no text
+    copied, so a million chunks fit in memory. rows() streams the tables' rows, slicing texts on the way."""
+
+    documents: list[tuple[int, Document, int, int]] = field(default_factory=list)  # id, document, chunks, sentences
+    # per chunk: its document's index in `documents`, ord, start, end, heading, first and last sentence id
+    chunks: list[tuple[int, int, int, int, str, int, int]] = field(default_factory=list)
+    sentences: list[tuple[int, int, int, int]] = field(default_factory=list)  # document's index, ord, start, end
+    df: Counter = field(default_factory=Counter)  # stemmed term -> how many chunks contain it
+    reused_chunks: dict[int, int] = field(default_factory=dict)  # chunk row -> its id in the previous build
+    reused_sentences: dict[int, int] = field(default_factory=dict)  # sentence row -> its id in the previous build
+    skipped: list[str] = field(default_factory=list)  # paths of documents without a sentence
+
+    def counts(self) -> dict[str, int]:
+        return {"documents": len(self.documents), "chunks": len(self.chunks), "sentences": len(self.sentences)}
+
+    def chunk_embed_texts(self, rows: Iterable[int]) -> list[str]:
+        """What the vectors of chunk rows `rows` are computed from (chunk_embed_text)."""
+        out = []
+        for i in rows:
+            pos, _, start, end, heading, _, _ = self.chunks[i]
+            doc = self.documents[pos][1]
+            out.append(chunk_embed_text(doc.title, heading, doc.text[start:end]))
+        return out
+
+    def sentence_texts(self, rows: Iterable[int]) -> list[str]:
+        return [self.documents[pos][1].text[start:end] for pos, _, start, end in (self.sentences[i] for i in rows)]
+
+    def rows(self) -> dict[str, Iterator[dict]]:
+        """The rows of the tables documents, chunks, sentences and terms, as store.write_build_files takes them."""
+        return {"documents": self._documents(), "chunks": self._chunks(), "sentences": self._sentences(),
+                "terms": ({"term": t, "df": n} for t, n in self.df.items())}
+
+    def _documents(self) -> Iterator[dict]:
+        for doc_id, d, n_chunks, n_sentences in self.documents:
+            yield {"id": doc_id, "path": d.path, "title": d.title, "url": d.url, "date": d.date, "kind": d.kind,
+                   "hash": d.content_hash, "text": d.text, "pages": json.dumps(d.pages), "meta": json.dumps(d.meta),
+                   "n_chunks": n_chunks, "n_sentences": n_sentences}
+
+    def _chunks(self) -> Iterator[dict]:
+        for cid, (pos, o, start, end, heading, first, last) in enumerate(self.chunks, start=1):
+            doc_id, d = self.documents[pos][:2]
+            yield {"id": cid, "doc_id": doc_id, "ord": o, "start": start, "end": end, "heading": heading,
+                   "title": d.title, "text": d.text[start:end], "first_sent": first, "last_sent": last}
+
+    def _sentences(self) -> Iterator[dict]:
+        for sid, (pos, o, start, end) in enumerate(self.sentences, start=1):
+            yield {"id": sid, "doc_id": self.documents[pos][0], "ord": o, "start": start, "end": end}
+
+
+def lay_out(docs: list[Document], previous: PreviousIds | None = None) -> Layout:
+    """Chunk every document and give its rows their ids (a document's id is its place in `docs`, from 1;
+    one without sentences is skipped). `previous` names the ids an unchanged document had in the
+    previous build: its vectors are reused when its chunk and sentence counts still match."""
+    lay = Layout()
+    for doc_id, doc in enumerate(docs, start=1):
+        sentences, chunks = chunk_document(doc.text)
+        if not chunks:
+            lay.skipped.append(doc.path)
+            continue
+        old = previous(doc) if previous is not None else None
+        if old is not None and (len(old[0]) != len(chunks) or len(old[1]) != len(sentences)):
+            old = None
+        pos = len(lay.documents)
+        lay.documents.append((doc_id, doc, len(chunks), len(sentences)))
+        sent_base = len(lay.sentences)
+        for i, s in enumerate(sentences):
+            if old is not None:
+                lay.reused_sentences[sent_base + i] = old[1][i]
+            lay.sentences.append((pos, i, s.start, s.end))
+        for i, c in enumerate(chunks):
+            if old is not None:
+                lay.reused_chunks[len(lay.chunks)] = old[0][i]
+            lay.df.update(term_set(doc.title + " " + c.heading + " " + doc.text[c.start:c.end]))
+            lay.chunks.append((pos, i, c.start, c.end, c.heading, sent_base + c.first_sentence + 1,
+                               sent_base + c.last_sentence + 1))
+    return lay
+
+
+def manifest(build_id: str, model: str, dim: int, index_type: str, sources, layout: Layout,
+             hashes: bool = True) -> dict:
+    """A new build's manifest (the store adds its files' checksums). `hashes` adds each document's content
+    hash by path; the large-index benchmark leaves that out."""
+    m = {"format": FORMAT_VERSION, "build_id": build_id,
+         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+         "model": model, "dim": dim, "chunker": CHUNKER_VERSION, "loader": LOADER_VERSION,
+         "index_type": index_type, "ef_search": HNSW_EF_SEARCH, "sources": list(sources), "counts": layout.counts()}
+    if hashes:
+        m["documents"] = {d.path: d.content_hash for _, d, _, _ in layout.documents}
+    return m
+
+
+def write_build(store: IndexStore, layout: Layout, chunk_vecs: np.ndarray, sent_vecs: np.ndarray, model: str,
+                sources, index_kind: str | None = None, hashes: bool = True) -> str:
+    """Write `layout`'s rows and the vectors as a new build and switch to it (call under the build lock);
+    returns its id. A failed build's folder is removed."""
+    build_id, tmp = store.new_build_dir()
+    try:
+        # document-level BM25 serves indexes up to FULL_SCAN_MAX chunks (search.py)
+        kind = write_build_files(tmp, layout.rows(), chunk_vecs, sent_vecs, index_kind,
+                                 document_fts=len(layout.chunks) <= FULL_SCAN_MAX)
+        store.commit(build_id, tmp, manifest(build_id, model, int(chunk_vecs.shape[1]), kind, sources, layout, hashes))
+    except BuildError:
+        store.discard(build_id)
+        raise
+    except OSError as exc:
+        store.discard(build_id)
+        raise BuildError(f"cannot write the new build in {store.builds} ({exc.strerror or exc})") from None
+    return build_id
+
+
+def _previous(store: IndexStore, encoder_name: str) -> Build | None:
+    """The current build, open, when its vectors can be reused; None if unusable."""
     try:
         build = store.open_current(verify=True)
     except IndexUnavailableError as exc:
@@ -43,6 +167,15 @@ def _previous(store: IndexStore, encoder_name: str):
         build.close()
         return None
     return build
+
+
+def _stack(n: int, parts: list[tuple[list[int], np.ndarray]], dim: int) -> np.ndarray:
+    """n float32 vectors, each part filling its rows; as wide as the first part that has rows (else `dim`)."""
+    parts = [(rows, vecs) for rows, vecs in parts if len(rows)]
+    out = np.zeros((n, parts[0][1].shape[1] if parts else dim), dtype=np.float32)
+    for rows, vecs in parts:
+        out[rows] = vecs
+    return out
 
 
 def build_index(settings: Settings, encoder=None, full: bool = False, progress: bool = False,
@@ -69,9 +202,7 @@ def build_index(settings: Settings, encoder=None, full: bool = False, progress: 
 
             encoder = shared_encoder()
         prev = None if full else _previous(store, encoder.name)
-        prev_docs = {}
-        if prev is not None:
-            prev_docs = {r["path"]: r for r in prev.query("select id, path, hash from documents")}
+        prev_docs = {r["path"]: r for r in prev.doc_rows()} if prev is not None else {}
         current_paths = {d.path for d in docs}
         summary.removed = sum(1 for p in prev_docs if p not in current_paths)
         reuse = {d.path for d in docs if d.path in prev_docs and prev_docs[d.path]["hash"] == d.content_hash}
@@ -89,96 +220,49 @@ def build_index(settings: Settings, encoder=None, full: bool = False, progress: 
             prev.close()
             return summary  # nothing changed: keep the current build, no model load
 
-        rows = {"documents": [], "chunks": [], "sentences": [], "terms": []}
-        df: Counter = Counter()
-        chunk_vecs: list[np.ndarray | None] = []
-        sent_vecs: list[np.ndarray | None] = []
-        to_embed_chunks: list[tuple[int, str]] = []
-        to_embed_sents: list[tuple[int, str]] = []
-        for doc_id, doc in enumerate(docs, start=1):
-            sentences, chunks = chunk_document(doc.text)
-            if not chunks:
-                summary.warnings.append(f"{doc.path}: skipped, no sentences found")
-                summary.skipped += 1
-                continue
-            old = None
-            if doc.path in reuse:
-                oid = prev_docs[doc.path]["id"]
-                oc = [r["id"] for r in prev.query("select id from chunks where doc_id = ? order by ord", (oid,))]
-                osent = [r["id"] for r in prev.query("select id from sentences where doc_id = ? order by ord", (oid,))]
-                if len(oc) == len(chunks) and len(osent) == len(sentences):
-                    old = (oc, osent)
-            rows["documents"].append({
-                "id": doc_id, "path": doc.path, "title": doc.title, "url": doc.url, "date": doc.date, "kind": doc.kind,
-                "hash": doc.content_hash, "text": doc.text, "pages": json.dumps(doc.pages), "meta": json.dumps(doc.meta),
-                "n_chunks": len(chunks), "n_sentences": len(sentences)})
-            sent_base = len(rows["sentences"])
-            for i, s in enumerate(sentences):
-                rows["sentences"].append({"id": sent_base + i + 1, "doc_id": doc_id, "ord": i, "start": s.start, "end": s.end})
-                if old:
-                    sent_vecs.append(np.asarray(prev.sent_vecs[old[1][i] - 1], dtype=np.float32))
-                else:
-                    sent_vecs.append(None)
-                    to_embed_sents.append((sent_base + i, doc.text[s.start:s.end]))
-            for i, c in enumerate(chunks):
-                cid = len(rows["chunks"]) + 1
-                text = doc.text[c.start:c.end]
-                df.update(term_set(doc.title + " " + c.heading + " " + text))
-                rows["chunks"].append({"id": cid, "doc_id": doc_id, "ord": i, "start": c.start, "end": c.end,
-                                       "heading": c.heading, "title": doc.title, "text": text,
-                                       "first_sent": sent_base + c.first_sentence + 1,
-                                       "last_sent": sent_base + c.last_sentence + 1})
-                if old:
-                    chunk_vecs.append(np.asarray(prev.chunk_vecs[old[0][i] - 1], dtype=np.float32))
-                else:
-                    chunk_vecs.append(None)
-                    to_embed_chunks.append((cid - 1, chunk_embed_text(doc.title, c.heading, text)))
-        if prev is not None:
+        layout = lay_out(docs, None if prev is None else _previous_ids(prev, prev_docs, reuse))
+        summary.warnings += [f"{path}: skipped, no sentences found" for path in layout.skipped]
+        summary.skipped += len(layout.skipped)
+        kept_c, kept_s = list(layout.reused_chunks), list(layout.reused_sentences)
+        dim = encoder.dim
+        old_c = old_s = np.zeros((0, dim), np.float32)
+        if prev is not None:  # copied before the previous build is closed
+            old_c = prev.chunk_vectors(list(layout.reused_chunks.values()))
+            old_s = prev.sentence_vectors(list(layout.reused_sentences.values()))
             prev.close()
-        if not rows["documents"]:
+        if not layout.documents:
             raise BuildError("no documents could be indexed" + (f" ({len(warnings)} skipped)" if warnings else ""))
 
-        rows["terms"] = [{"term": t, "df": n} for t, n in df.items()]
-        summary.embedded_chunks = len(to_embed_chunks)
-        dim = encoder.dim
-        if to_embed_chunks or to_embed_sents:
-            vecs = encoder.encode([t for _, t in to_embed_chunks], progress=progress, desc="chunks")
-            for (i, _), v in zip(to_embed_chunks, vecs):
-                chunk_vecs[i] = v
+        fresh_c = [i for i in range(len(layout.chunks)) if i not in layout.reused_chunks]
+        fresh_s = [i for i in range(len(layout.sentences)) if i not in layout.reused_sentences]
+        summary.embedded_chunks = len(fresh_c)
+        new_c = new_s = np.zeros((0, dim), np.float32)
+        if fresh_c or fresh_s:
+            new_c = encoder.encode(layout.chunk_embed_texts(fresh_c), progress=progress, desc="chunks")
             if sentence_vectors:
-                vecs = encoder.encode([t for _, t in to_embed_sents], progress=progress, desc="sentences")
+                new_s = encoder.encode(layout.sentence_texts(fresh_s), progress=progress, desc="sentences")
             else:
-                vecs = np.zeros((len(to_embed_sents), encoder.dim), np.float32)
-            for (i, _), v in zip(to_embed_sents, vecs):
-                sent_vecs[i] = v
+                new_s = np.zeros((len(fresh_s), encoder.dim), np.float32)
             dim = encoder.dim
-        cv = np.vstack(chunk_vecs).astype(np.float32) if chunk_vecs else np.zeros((0, dim), np.float32)
-        sv = np.vstack(sent_vecs).astype(np.float32) if sent_vecs else np.zeros((0, dim), np.float32)
+        cv = _stack(len(layout.chunks), [(kept_c, old_c), (fresh_c, new_c)], dim)
+        sv = _stack(len(layout.sentences), [(kept_s, old_s), (fresh_s, new_s)], dim)
 
-        build_id, tmp = store.new_build_dir()
-        try:
-            # document-level BM25 serves indexes up to FULL_SCAN_MAX chunks (search.py)
-            kind = write_build_files(tmp, rows, cv, sv, index_kind, document_fts=len(rows["chunks"]) <= FULL_SCAN_MAX)
-            manifest = {
-                "format": FORMAT_VERSION, "build_id": build_id,
-                "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "model": encoder.name, "dim": int(cv.shape[1]), "chunker": CHUNKER_VERSION, "loader": LOADER_VERSION,
-                "index_type": kind, "ef_search": 128,
-                "sources": list(settings.sources),
-                "counts": {"documents": len(rows["documents"]), "chunks": len(rows["chunks"]), "sentences": len(rows["sentences"])},
-                "documents": {d["path"]: d["hash"] for d in rows["documents"]},
-            }
-            store.commit(build_id, tmp, manifest)
-        except BuildError:
-            store.discard(build_id)
-            raise
-        except OSError as exc:
-            store.discard(build_id)
-            raise BuildError(f"cannot write the new build in {store.builds} ({exc.strerror or exc})") from None
+        build_id = write_build(store, layout, cv, sv, encoder.name, settings.sources, index_kind)
         store.cleanup()
-        summary.chunks = len(rows["chunks"])
-        summary.sentences = len(rows["sentences"])
+        summary.chunks = len(layout.chunks)
+        summary.sentences = len(layout.sentences)
         summary.build_id = build_id
         summary.switched = True
         summary.seconds = time.perf_counter() - t0
         return summary
+
+
+def _previous_ids(prev: Build, prev_docs: dict[str, dict], reuse: set[str]) -> PreviousIds:
+    """lay_out's hook: the ids an unchanged document (its path in `reuse`) had in `prev`."""
+    def ids(doc: Document) -> tuple[list[int], list[int]] | None:
+        if doc.path not in reuse:
+            return None
+        old_id = prev_docs[doc.path]["id"]
+        return prev.chunk_ids(old_id), prev.sentence_ids(old_id)
+
+    return ids

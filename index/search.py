@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .store import BM25_WEIGHTS, Build
+from .store import Build
 from .text import fts_terms, stem
 
 # Up to this many chunks, every candidate's BM25 score is read from one pass over all matching rows
@@ -159,7 +159,8 @@ def diversify(hits: list[Hit], doc_of: dict[int, int], per_doc: int, top: int) -
     return head + tail
 
 
-def exact_scores(build: Build, qvec: np.ndarray, match: str, ids: list[int]) -> tuple[dict[int, float], dict[int, float]]:
+def exact_scores(build: Build, qvec: np.ndarray, match: str,
+                 ids: list[int]) -> tuple[dict[int, float], dict[int, float]]:
     """Cosine (stored chunk vectors) and BM25 (one FTS5 pass over the matches) for every candidate.
 
     A candidate that matches no query term has no BM25 score and is left out of the second dict.
@@ -167,23 +168,9 @@ def exact_scores(build: Build, qvec: np.ndarray, match: str, ids: list[int]) -> 
     if not ids:
         return {}, {}
     arr = np.asarray(ids, dtype=np.int64)
-    order = np.argsort(arr)  # ascending rows read the memory-mapped vectors in order
-    vecs = np.asarray(build.chunk_vecs[arr[order] - 1], dtype=np.float32)
-    cos = np.empty(len(arr), dtype=np.float32)
-    cos[order] = vecs @ np.asarray(qvec, dtype=np.float32)
-    dense = {int(c): float(s) for c, s in zip(arr, cos)}
-    bm25: dict[int, float] = {}
-    if match:
-        wanted = set(dense)
-        rows = build.db.execute(f"select rowid, bm25(chunks_fts, {BM25_WEIGHTS}) from chunks_fts where chunks_fts match ?",
-                                (match,)).fetchall()
-        bm25 = {int(r[0]): -float(r[1]) for r in rows if r[0] in wanted}
+    dense = {int(c): float(s) for c, s in zip(arr, build.chunk_cosines(arr, qvec))}
+    bm25 = build.keyword_scores(match, set(dense)) if match else {}
     return dense, bm25
-
-
-def _doc_of(build: Build, ids: list[int]) -> dict[int, int]:
-    marks = ",".join("?" * len(ids))
-    return {r[0]: r[1] for r in build.db.execute(f"select id, doc_id from chunks where id in ({marks})", ids)}
 
 
 def doc_level_bm25(build: Build, match: str, doc_of: dict[int, int]) -> dict[int, float] | None:
@@ -213,7 +200,7 @@ def search(build: Build, question: str, qvec: np.ndarray | None, p: SearchParams
         ed, eb = exact_scores(build, qvec, match if full else "", ids)
         docs = None
         if full and p.doc_weights and build.has_doc_fts:
-            doc_of = _doc_of(build, ids)
+            doc_of = build.chunk_docs(ids)
             docs = doc_level_bm25(build, match, doc_of)
         hits = fuse(dense, bm25, p, ed, eb if full else None, docs)
     else:
@@ -223,7 +210,7 @@ def search(build: Build, question: str, qvec: np.ndarray | None, p: SearchParams
         return []
     missing = [h.chunk_id for h in hits if h.chunk_id not in doc_of]
     if missing:
-        doc_of.update(_doc_of(build, missing))
+        doc_of.update(build.chunk_docs(missing))
     if p.per_doc:
         hits = diversify(hits, doc_of, p.per_doc, p.diverse_top)
     else:

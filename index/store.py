@@ -15,6 +15,11 @@ deletes old builds there, so it touches only folders the store made (a build-id 
 nothing but build files inside), never follows a link, and refuses a builds/ that is a link or holds
 anything else. It also keeps any build a live reader holds a lease on, so a running bot's build is never
 deleted under it by a `qabot index` in another process.
+
+A build's two sides live in modules of their own, as txtai keeps `database/` and `ann/` apart: content.py
+(the SQLite database, and every SQL statement about it) and vectors.py (FAISS and the vector files). This
+module puts them together (Build, write_build_files) and owns the folder: leases, checksums, the pointer,
+cleanup.
 """
 
 from __future__ import annotations
@@ -29,41 +34,35 @@ import re
 import shutil
 import sqlite3
 import stat
-import threading
 import time
 import uuid
 import weakref
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from .content import DB_FILE, Content, write_content
 from .errors import (BuildError, BuildLockedError, CorruptIndexError, IndexChangingError, IndexMismatchError,
                      IndexUnavailableError, UnsafeIndexDirError)
+from .vectors import VECTOR_FILES, Vectors, write_vectors
 
 log = logging.getLogger(__name__)
 
-# FTS5 column weights for text, heading, title. A title match counts most: a title names what the
-# whole document is about (chosen on SciFact's train split, see docs/BENCHMARKS.md).
-BM25_WEIGHTS = "1.0, 0.5, 3.0"
-DOC_BM25_WEIGHTS = "3.0, 1.0"  # documents_fts: title, text
 FORMAT_VERSION = 1
-DATA_FILES = ("db.sqlite", "chunks.faiss", "chunk_vecs.npy", "sent_vecs.npy")
+DATA_FILES = (DB_FILE,) + VECTOR_FILES
 BUILD_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{6}")  # "20260601T120000-1a2b3c": UTC time of the build, random tail
 TMP_PREFIX = ".tmp-"  # builds/.tmp-<id>: a build being written
 BUILD_MARKER = ".qabot-build"  # written first into every build folder: the store made it
 LEASE_FILE = ".readers"  # flock(LOCK_SH) by every open Build; cleanup skips a build it cannot lock exclusively
 # what a build folder holds; a folder without the marker (a build from before markers) is the store's only
 # if it holds nothing else
-BUILD_FILES = frozenset(DATA_FILES + ("manifest.json", "db.sqlite-journal", BUILD_MARKER, LEASE_FILE))
+BUILD_FILES = frozenset(DATA_FILES + ("manifest.json", DB_FILE + "-journal", BUILD_MARKER, LEASE_FILE))
 KEEP_BUILDS = 2  # cleanup keeps the current build and the one before it (unless a reader holds older ones)
 OPEN_ATTEMPTS = 3  # pointer reads when the build it names is replaced while being opened
 FOREIGN_SHOWN = 5  # entries named in the refusal of a builds/ that holds foreign ones
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-EXACT_MAX_CHUNKS = 150_000  # exact search up to this many chunks; IVF-PQ with exact re-ranking above
-RERANK_DEPTH = 256  # candidates an approximate index returns for exact re-ranking (at least 4x k)
 
 
 def sha256_file(path: Path) -> str:
@@ -80,52 +79,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def make_faiss_index(vectors: np.ndarray, ids: np.ndarray, kind: str | None = None, exact_max: int | None = None):
-    """The chunk index and its kind, chosen by size.
-
-    "flat": exact inner product, up to `exact_max` (EXACT_MAX_CHUNKS) chunks.
-    "ivfpq": above that, an inverted file of product-quantized codes (48 bytes a vector at 384
-    dims) whose RERANK_DEPTH candidates Build.dense re-ranks exactly with the stored float32
-    vectors: little memory (about 60 MB at a million chunks) and a build of minutes on two cores,
-    where HNSW takes far longer. "hnsw" is still available on request."""
-    import faiss
-
-    dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 384
-    limit = EXACT_MAX_CHUNKS if exact_max is None else exact_max
-    kind = kind or ("flat" if len(ids) <= limit else "ivfpq")
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    ids = np.asarray(ids, dtype=np.int64)
-    if kind == "ivfpq" and len(ids):
-        n = len(ids)
-        nlist = int(max(1, min(4 * np.sqrt(n), n // 40, 2048)))  # capped: training stays minutes on 2 cores
-        m = next(mm for mm in (48, 32, 24, 16, 12, 8, 6, 4, 3, 2, 1) if dim % mm == 0 and dim // mm <= 16 or mm == 1)
-        nbits = int(max(4, min(8, np.floor(np.log2(max(n, 16) / 4)))))
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
-        index.cp.niter = 10
-        rng = np.random.default_rng(0)
-        n_train = min(n, max(64 * nlist, 2 ** nbits * 40), 200_000)
-        sample = x[np.sort(rng.choice(n, n_train, replace=False))] if n_train < n else x
-        index.train(sample)
-        index.quantizer_trains_alone = 0
-        for i in range(0, n, 200_000):  # in slices: bounded temporary memory
-            index.add_with_ids(x[i:i + 200_000], ids[i:i + 200_000])
-        index.nprobe = int(min(nlist, max(16, nlist // 48)))  # stored with the index
-        index.parallel_mode = 0
-        return index, kind
-    if kind == "hnsw":
-        base = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        base.hnsw.efConstruction = 80
-        base.hnsw.efSearch = 128
-    else:
-        kind = "flat" if kind == "ivfpq" else kind  # an empty corpus
-        base = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIDMap2(base)
-    if len(ids):
-        index.add_with_ids(x, ids)
-    return index, kind
 
 
 class BuildGone(Exception):
@@ -175,10 +128,12 @@ class ReaderLease:
 
 
 class Build:
-    """A finished build opened for reading: SQLite read-only, FAISS in memory, vectors memory-mapped.
+    """A finished build opened for reading: its content database (content.py) and its vectors
+    (vectors.py), put together with the manifest.
 
-    While open it holds a reader lease (see ReaderLease) so that no cleanup deletes its files; close()
-    releases it."""
+    The methods the engine reads a build through are named here, each answered by one side; `db` and
+    `query` give tests raw read access. While open the build holds a reader lease (see ReaderLease) so
+    that no cleanup deletes its files; close() releases it."""
 
     def __init__(self, path: Path, manifest: dict, lease: ReaderLease | None = None):
         self.path = path
@@ -186,117 +141,83 @@ class Build:
         self.build_id = manifest["build_id"]
         self.built_at = manifest["built_at"]
         self._lease = lease
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []  # every thread's connection, so close() reaches them all
-        self._conns_lock = threading.Lock()
-        self._generation = 0  # bumped by close(): a thread's older connection is then reopened
-        import faiss
-
         try:
-            self.faiss = faiss.read_index(str(path / "chunks.faiss"))
-            if self.manifest.get("index_type") == "hnsw":
-                faiss.downcast_index(self.faiss.index).hnsw.efSearch = int(self.manifest.get("ef_search", 128))
-            self.chunk_vecs = np.load(path / "chunk_vecs.npy", mmap_mode="r")
-            self.sent_vecs = np.load(path / "sent_vecs.npy", mmap_mode="r")
+            self.vectors = Vectors(path, manifest)
         except Exception as exc:
             raise CorruptIndexError(f"build {self.build_id} cannot be read ({exc})") from None
-        self.db  # open once to fail early
-        self.has_doc_fts = bool(self.db.execute("select 1 from sqlite_master where name = 'documents_fts'").fetchone())
-        self.documents = {r["id"]: r for r in self.query("select id, path, title, url, date, kind, pages from documents")}
-        self._texts: dict[int, str] = {}
-        self._df: dict[str, int] = {}
-
-    def doc_freq(self, terms: list[str]) -> dict[str, int]:
-        """How many chunks contain each (stemmed) term."""
-        missing = [t for t in terms if t not in self._df]
-        if missing:
-            marks = ",".join("?" * len(missing))
-            found = dict(self.db.execute(f"select term, df from terms where term in ({marks})", missing).fetchall())
-            if len(self._df) > 100_000:
-                self._df.clear()
-            for t in missing:
-                self._df[t] = int(found.get(t, 0))
-        return {t: self._df[t] for t in terms}
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        """This thread's read-only connection (one per thread; reopened after close())."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.generation != self._generation:
-            uri = f"file:{self.path / 'db.sqlite'}?mode=ro&immutable=1"
-            try:
-                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                conn.row_factory = sqlite3.Row
-                conn.execute("select count(*) from documents").fetchone()
-            except sqlite3.DatabaseError as exc:
-                raise CorruptIndexError(f"build {self.build_id}: db.sqlite cannot be read ({exc})") from None
-            with self._conns_lock:
-                self._conns.append(conn)
-                self._local.conn, self._local.generation = conn, self._generation
-        return conn
-
-    def query(self, sql: str, params=()) -> list[dict]:
-        return [dict(r) for r in self.db.execute(sql, params).fetchall()]
-
-    def doc_text(self, doc_id: int) -> str:
-        text = self._texts.get(doc_id)
-        if text is None:
-            text = self.db.execute("select text from documents where id = ?", (doc_id,)).fetchone()[0]
-            if len(self._texts) > 256:
-                self._texts.clear()
-            self._texts[doc_id] = text
-        return text
+        self.content = Content(path, self.build_id)
+        self.documents = self.content.documents  # id -> id, path, title, url, date, kind, pages
+        self.has_doc_fts = self.content.has_doc_fts
 
     @property
     def n_chunks(self) -> int:
         return int(self.manifest["counts"]["chunks"])
 
+    # ---- the vector side -----------------------------------------------------------------
     def dense(self, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Top-k chunk ids by cosine; an approximate index's candidates are re-ranked exactly."""
-        if self.faiss.ntotal == 0:
-            return []
-        import faiss
+        return self.vectors.dense(qvec, k)
 
-        faiss.omp_set_num_threads(1)  # per calling thread: one question gains nothing from more, and spinning threads hurt
-        q = np.asarray(qvec, dtype=np.float32).reshape(1, -1)
-        if self.manifest.get("index_type") != "ivfpq":
-            scores, ids = self.faiss.search(q, min(k, self.faiss.ntotal))
-            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        _, cand = self.faiss.search(q, min(max(RERANK_DEPTH, 4 * k), self.faiss.ntotal))
-        cand = np.sort(cand[0][cand[0] >= 0])  # ascending rows read the memory-mapped vectors in order
-        if not len(cand):
-            return []
-        exact = np.asarray(self.chunk_vecs[cand - 1], dtype=np.float32) @ q[0]
-        top = np.argsort(-exact, kind="stable")[:k]
-        return [(int(cand[j]), float(exact[j])) for j in top]
+    def chunk_cosines(self, ids, qvec: np.ndarray) -> np.ndarray:
+        return self.vectors.chunk_cosines(ids, qvec)
+
+    def chunk_vectors(self, ids) -> np.ndarray:
+        return self.vectors.chunk_vectors(ids)
+
+    def sentence_vectors(self, ids) -> np.ndarray:
+        return self.vectors.sentence_vectors(ids)
+
+    # ---- the content side ----------------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.content.db
+
+    def query(self, sql: str, params=()) -> list[dict]:
+        return self.content.query(sql, params)
+
+    def doc_text(self, doc_id: int) -> str:
+        return self.content.doc_text(doc_id)
+
+    def doc_rows(self) -> list[dict]:
+        return self.content.doc_rows()
+
+    def doc_freq(self, terms: list[str]) -> dict[str, int]:
+        return self.content.doc_freq(terms)
+
+    def chunk_rows(self, ids: list[int]) -> dict[int, dict]:
+        return self.content.chunk_rows(ids)
+
+    def chunk_docs(self, ids: list[int]) -> dict[int, int]:
+        return self.content.chunk_docs(ids)
+
+    def chunk_ids(self, doc_id: int) -> list[int]:
+        return self.content.chunk_ids(doc_id)
+
+    def sentence_ids(self, doc_id: int) -> list[int]:
+        return self.content.sentence_ids(doc_id)
+
+    def sentences(self, ids: list[int]) -> dict[int, dict]:
+        return self.content.sentences(ids)
+
+    def neighbours(self, doc_id: int, ord: int, radius: int) -> list[tuple[int, int]]:
+        return self.content.neighbours(doc_id, ord, radius)
+
+    def sentence_at(self, doc_id: int, ord: int) -> tuple[int, int] | None:
+        return self.content.sentence_at(doc_id, ord)
 
     def keyword(self, match: str, k: int) -> list[tuple[int, float]]:
-        """FTS5 BM25 over chunk text, heading and title; `match` must be a safe FTS5 expression."""
-        if not match:
-            return []
-        rows = self.db.execute(
-            f"select rowid, bm25(chunks_fts, {BM25_WEIGHTS}) as s from chunks_fts where chunks_fts match ? order by s limit ?",
-            (match, k),
-        ).fetchall()
-        return [(int(r[0]), -float(r[1])) for r in rows]
+        return self.content.keyword(match, k)
+
+    def keyword_scores(self, match: str, among: set[int]) -> dict[int, float]:
+        return self.content.keyword_scores(match, among)
 
     def doc_keyword_scores(self, match: str) -> dict[int, float]:
-        """FTS5 BM25 of whole documents (title, text) for every document matching `match` (safe FTS5)."""
-        if not match or not self.has_doc_fts:
-            return {}
-        rows = self.db.execute(f"select rowid, bm25(documents_fts, {DOC_BM25_WEIGHTS}) from documents_fts where documents_fts match ?",
-                               (match,)).fetchall()
-        return {int(r[0]): -float(r[1]) for r in rows}
+        return self.content.doc_keyword_scores(match)
 
     def close(self):
         """Close every thread's connection and release the reader lease: cleanup may then remove the build.
 
         Call it when no thread is reading the build any more (Engine counts its readers for this)."""
-        with self._conns_lock:
-            conns, self._conns = self._conns, []
-            self._generation += 1
-        for conn in conns:
-            conn.close()
+        self.content.close()
         if self._lease is not None:
             self._lease.release()
             self._lease = None
@@ -661,44 +582,14 @@ def _made_by_store(fd: int, name: str) -> bool:
     return all(regular and n in BUILD_FILES for n, regular in inside.items())
 
 
-def write_build_files(tmp: Path, db_rows: dict, chunk_vecs: np.ndarray, sent_vecs: np.ndarray, index_kind: str | None = None,
-                      document_fts: bool = False) -> str:
-    """Write db.sqlite (via sqlite-utils, with FTS5), the FAISS index and the vector files into tmp.
-
-    `document_fts` adds documents_fts, FTS5 over whole documents (title, text) for document-level
-    BM25, which search uses up to search.FULL_SCAN_MAX chunks."""
-    import faiss
-    import sqlite_utils
-
+def write_build_files(tmp: Path, db_rows: dict, chunk_vecs: np.ndarray, sent_vecs: np.ndarray,
+                      index_kind: str | None = None, document_fts: bool = False) -> str:
+    """Write a build's data files into tmp: the content database (content.write_content, which says what
+    `document_fts` adds), then the FAISS index and the vector files (vectors.write_vectors). Returns the
+    index kind; a failed write is a BuildError saying what could not be written."""
     try:
-        db = sqlite_utils.Database(tmp / "db.sqlite")
-        db.conn.execute("pragma journal_mode = off")
-        db.conn.execute("pragma synchronous = off")
-        db["documents"].insert_all(db_rows["documents"], pk="id")
-        db["chunks"].insert_all(db_rows["chunks"], pk="id", batch_size=2000)
-        db["sentences"].insert_all(db_rows["sentences"], pk="id", batch_size=5000)
-        db["terms"].insert_all(db_rows.get("terms", []), pk="term", batch_size=5000)
-        if not db["terms"].exists():
-            db["terms"].create({"term": str, "df": int}, pk="term")
-        for table in ("documents", "chunks", "sentences"):
-            if not db[table].exists():  # an empty corpus still gets its tables
-                raise BuildError("no documents to index")
-        db["chunks"].create_index(["doc_id"])
-        db["sentences"].create_index(["doc_id"])
-        db["documents"].create_index(["path"], unique=True)
-        db["chunks"].enable_fts(["text", "heading", "title"], fts_version="FTS5", tokenize="porter unicode61 remove_diacritics 2",
-                                create_triggers=False)
-        db.conn.execute("insert into chunks_fts(chunks_fts) values('optimize')")
-        if document_fts:  # whole documents too (external content: the text is not stored twice)
-            db["documents"].enable_fts(["title", "text"], fts_version="FTS5", tokenize="porter unicode61 remove_diacritics 2",
-                                       create_triggers=False)
-        db.conn.commit()
-        db.conn.close()
-        ids = np.arange(1, len(chunk_vecs) + 1, dtype=np.int64)
-        index, kind = make_faiss_index(chunk_vecs, ids, index_kind)
-        faiss.write_index(index, str(tmp / "chunks.faiss"))
-        np.save(tmp / "chunk_vecs.npy", np.ascontiguousarray(chunk_vecs, dtype=np.float32))
-        np.save(tmp / "sent_vecs.npy", np.ascontiguousarray(sent_vecs, dtype=np.float16))
+        write_content(tmp, db_rows, document_fts)
+        return write_vectors(tmp, chunk_vecs, sent_vecs, index_kind)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
             raise BuildError(f"cannot write the new build in {tmp.parent} ({exc.strerror})") from None
@@ -708,4 +599,3 @@ def write_build_files(tmp: Path, db_rows: dict, chunk_vecs: np.ndarray, sent_vec
     except RuntimeError as exc:  # faiss.write_index reports a failed write (disk full, read-only) this way
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BuildError(f"cannot write the new build's FAISS index in {tmp.parent} ({first})") from None
-    return kind

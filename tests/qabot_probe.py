@@ -54,6 +54,7 @@ def instrument() -> None:
     import index.embedding as emb
     import index.loaders as loaders
     import index.store as store
+    import index.vectors as vectors
 
     if os.environ.get("QT_ENCODER") == "hash":
         emb._shared = emb.HashEncoder()
@@ -85,7 +86,7 @@ def instrument() -> None:
         cls.encode = encode
     _wrap(emb.Encoder, "_encode", before="embed-batch")  # the model is loaded by then
     _wrap(store.IndexStore, "new_build_dir", after="tmpdir")
-    _wrap(store, "make_faiss_index", before="db-written")
+    _wrap(vectors, "make_faiss_index", before="db-written")
     orig_save = np.save
 
     def save(file, *a, **kw):

@@ -15,11 +15,12 @@ import pytest
 
 from conftest import ROOT
 
-from index.build import build_index
+from index.build import build_index, lay_out, manifest
 from index.embedding import Encoder
 from index.engine import Engine
 from index.errors import BuildError, IndexMismatchError
 from index.store import Build, IndexStore
+from index.types import Document
 
 SB0302 = "docs_corpus/2025-11-04_treasury_sb0302_dprk-bankers-cybercrime-it-worker-funds.md"
 QUESTION = "Which banks were sanctioned?"
@@ -34,8 +35,7 @@ def real_copy(engine, corpus_copy):
 
 def doc_vectors(b: Build, path: str) -> np.ndarray:
     did = next(i for i, d in b.documents.items() if d["path"] == path)
-    ids = [r["id"] for r in b.query("select id from chunks where doc_id = ? order by ord", (did,))]
-    return np.asarray(b.chunk_vecs[np.array(ids) - 1])
+    return b.chunk_vectors(b.chunk_ids(did))
 
 
 def test_nothing_changed_keeps_build_and_touch_is_not_a_change(real_copy):
@@ -177,3 +177,43 @@ def test_large_builds_skip_document_fts(corpus_copy, hash_encoder, monkeypatch):
     b = IndexStore(corpus_copy.index_path).open_current()
     assert not b.has_doc_fts
     assert build_index(corpus_copy, hash_encoder).switched is False  # not an outdated build
+
+
+def test_an_incremental_build_stores_the_vectors_a_full_build_would(corpus_copy, hash_encoder):
+    """Reused and freshly embedded vectors land in the rows a full build gives them, bit for bit."""
+    build_index(corpus_copy, hash_encoder, full=True)
+    doc = next((corpus_copy.root / "seeds").iterdir())
+    doc.write_text(doc.read_text(encoding="utf-8") + "\nA sentence that changes this document.\n", encoding="utf-8")
+    part = build_index(corpus_copy, hash_encoder)
+    store = IndexStore(corpus_copy.index_path)
+    inc = store.open_current()
+    assert 0 < part.embedded_chunks < part.chunks  # most vectors were reused
+    inc_c, inc_s = np.array(inc.vectors.chunk_vecs), np.array(inc.vectors.sent_vecs)
+    inc.close()
+    build_index(corpus_copy, hash_encoder, full=True)
+    full = store.open_current()
+    assert np.array_equal(inc_c, full.vectors.chunk_vecs) and np.array_equal(inc_s, full.vectors.sent_vecs)
+
+
+def test_lay_out_gives_rows_their_ids_and_reuses_only_matching_documents():
+    docs = [Document(path="a.md", title="A", text="One sentence here. Another one there.", content_hash="ha"),
+            Document(path="empty.md", title="E", text="", content_hash="he"),
+            Document(path="c.md", title="C", text="Third document text. It has two.", content_hash="hc")]
+    old = {"a.md": ([7], [70, 71]), "c.md": ([9, 10], [90, 91])}  # c.md had two chunks: not reused
+    lay = lay_out(docs, lambda d: old.get(d.path))
+    assert [d[0] for d in lay.documents] == [1, 3] and lay.skipped == ["empty.md"]  # ids keep their place
+    assert lay.reused_chunks == {0: 7} and lay.reused_sentences == {0: 70, 1: 71}
+    rows = lay.rows()
+    chunks, sentences = list(rows["chunks"]), list(rows["sentences"])
+    assert [(c["id"], c["doc_id"], c["first_sent"], c["last_sent"]) for c in chunks] == [(1, 1, 1, 2), (2, 3, 3, 4)]
+    assert [(r["id"], r["doc_id"], r["ord"]) for r in sentences] == [(1, 1, 0), (2, 1, 1), (3, 3, 0), (4, 3, 1)]
+    assert all(c["text"] == docs[c["doc_id"] - 1].text[c["start"]:c["end"]] for c in chunks)
+    assert [(d["id"], d["n_chunks"], d["n_sentences"]) for d in rows["documents"]] == [(1, 1, 2), (3, 1, 2)]
+    df = {r["term"]: r["df"] for r in rows["terms"]}
+    assert df["one"] == 1 and df["document"] == 1 and df["a"] == 1  # a title's words count as the chunk's
+    assert lay.chunk_embed_texts([1]) == ["C. Third document text. It has two."]
+    assert lay.sentence_texts([3]) == ["It has two."]
+    m = manifest("b1", "m", 8, "flat", ("docs",), lay)
+    assert m["counts"] == {"documents": 2, "chunks": 2, "sentences": 4}
+    assert m["documents"] == {"a.md": "ha", "c.md": "hc"}
+    assert "documents" not in manifest("b1", "m", 8, "flat", ("docs",), lay, hashes=False)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from bench import speed as bs
-from index import store as store_mod
+from index import vectors as vectors_mod
 from index.config import Settings
-from index.store import make_faiss_index
+from index.vectors import make_faiss_index
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def test_build_records_approximate_index_and_dense_reranks(tmp_path, hash_encode
     from index.engine import Engine
     from index.types import Document
 
-    monkeypatch.setattr(store_mod, "EXACT_MAX_CHUNKS", 100)
+    monkeypatch.setattr(vectors_mod, "EXACT_MAX_CHUNKS", 100)
     words = "bank sanction mixer wallet token hacker launder bridge exchange treasury fraud worker".split()
     rng = np.random.default_rng(1)
     docs = [Document(path=f"d{i}.md", title=f"Doc {i}", content_hash=str(i),
@@ -57,7 +57,7 @@ def test_build_records_approximate_index_and_dense_reranks(tmp_path, hash_encode
     q = hash_encoder.encode(["bank sanction treasury"])[0]
     hits = build.dense(q, 10)
     assert len(hits) == 10
-    vecs = np.asarray(build.chunk_vecs, dtype=np.float32)
+    vecs = np.asarray(build.vectors.chunk_vecs, dtype=np.float32)
     for cid, score in hits:  # re-ranked scores are the exact inner products
         assert score == pytest.approx(float(vecs[cid - 1] @ q), abs=1e-5)
     assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
@@ -73,7 +73,7 @@ def test_ivfpq_recall_on_clustered_data():
     assert kind == "ivfpq"
     q = _clustered(50, seed=4)
     exact = bs.exact_topk(x, q, 10)
-    _, cand = index.search(q, store_mod.RERANK_DEPTH)
+    _, cand = index.search(q, vectors_mod.RERANK_DEPTH)
     approx = []
     for row in cand:  # what Build.dense does: exact re-ranking of the candidates
         row = row[row >= 0]
@@ -126,7 +126,7 @@ def test_large_index_helper_builds_tiny_size(tmp_path, hash_encoder, monkeypatch
              "text": f"Kinase {i} regulates apoptosis in mice. The effect was strong in cohort {i}. "
                      f"Results replicate in human cells."} for i in range(30)]
     corpus.write_text("\n".join(json.dumps(r) for r in rows))
-    monkeypatch.setattr(store_mod, "EXACT_MAX_CHUNKS", 50)
+    monkeypatch.setattr(vectors_mod, "EXACT_MAX_CHUNKS", 50)
     info = bs.ensure_large_index(tmp_path, "tiny", 120, cache=tmp_path / "cache", corpus=corpus, encoder=hash_encoder)
     assert info["chunks"] >= 120 and not info["cached"]
     again = bs.ensure_large_index(tmp_path, "tiny", 120, cache=tmp_path / "cache", corpus=corpus, encoder=hash_encoder)
@@ -146,8 +146,9 @@ def test_large_index_helper_builds_tiny_size(tmp_path, hash_encoder, monkeypatch
         cols = "term, df" if table == "terms" else "*"
         order = "term" if table == "terms" else "id"
         assert a.query(f"select {cols} from {table} order by {order}") == b.query(f"select {cols} from {table} order by {order}")
-    assert np.array_equal(np.asarray(a.chunk_vecs), np.asarray(b.chunk_vecs))
+    assert np.array_equal(np.asarray(a.vectors.chunk_vecs), np.asarray(b.vectors.chunk_vecs))
     assert b.manifest["index_type"] == "ivfpq" and b.manifest["counts"] == a.manifest["counts"]
+    assert set(a.manifest) - set(b.manifest) == {"documents"}  # one manifest function; the lean one skips the hashes
 
 
 async def test_loop_lag_helper(tmp_path, hash_encoder):

@@ -40,14 +40,46 @@ def test_build_contents(built, hash_encoder):
     b = store.open_current(hash_encoder.name, hash_encoder.dim)
     tables = {r["name"] for r in b.query("select name from sqlite_master where type in ('table', 'view')")}
     assert {"documents", "chunks", "sentences", "terms", "chunks_fts"} <= tables
-    assert b.faiss.ntotal == summary.chunks == len(b.chunk_vecs)
-    assert len(b.sent_vecs) == summary.sentences and b.sent_vecs.dtype == np.float16
+    assert b.vectors.faiss.ntotal == summary.chunks == len(b.vectors.chunk_vecs)
+    assert len(b.vectors.sent_vecs) == summary.sentences and b.vectors.sent_vecs.dtype == np.float16
     # FAISS ids are chunk row ids: a chunk's own vector finds itself
     for cid in (1, summary.chunks // 2, summary.chunks):
-        hits = b.dense(np.asarray(b.chunk_vecs[cid - 1]), 3)
+        hits = b.dense(np.asarray(b.vectors.chunk_vecs[cid - 1]), 3)
         assert cid in [h[0] for h in hits] and hits[0][1] == pytest.approx(1.0, abs=1e-4)
     assert b.keyword('"ryujong"', 5)
     assert b.keyword("", 5) == []
+    b.close()
+
+
+def test_the_build_answers_reads_by_name(built, hash_encoder):
+    """The narrow reads the answer path and the builder use, checked against what they stand for."""
+    settings, store, summary = built
+    b = store.open_current()
+    doc_id = next(i for i in b.documents if len(b.sentence_ids(i)) >= 4)
+    sids, cids = b.sentence_ids(doc_id), b.chunk_ids(doc_id)
+    sents = b.sentences(sids)
+    assert [sents[i]["ord"] for i in sids] == list(range(len(sids))) and {sents[i]["doc_id"] for i in sids} == {doc_id}
+    spans = [(sents[i]["start"], sents[i]["end"]) for i in sids]
+    assert b.neighbours(doc_id, 0, 1) == spans[:2]  # clipped at the document's start
+    assert b.neighbours(doc_id, 2, 1) == spans[1:4]
+    assert b.sentence_at(doc_id, 1) == spans[1] and b.sentence_at(doc_id, len(sids)) is None
+    rows = b.chunk_rows(cids)
+    assert sorted(rows) == cids and rows[cids[0]]["first_sent"] == sids[0] and rows[cids[-1]]["last_sent"] == sids[-1]
+    assert b.chunk_docs(cids) == dict.fromkeys(cids, doc_id)
+    assert {r["path"]: r["hash"] for r in b.doc_rows()} == b.manifest["documents"]
+    # vectors by id are the stored rows, whatever order the ids come in
+    v = b.chunk_vectors(cids)
+    assert v.dtype == np.float32 and v.shape == (len(cids), hash_encoder.dim)
+    assert np.allclose(b.chunk_cosines(cids[::-1], v[0]), (v @ v[0])[::-1], atol=1e-6)
+    stored = np.asarray(b.vectors.sent_vecs[sids[0] - 1:sids[-1]], dtype=np.float32)  # a document's ids are consecutive
+    assert np.array_equal(b.sentence_vectors(sids[::-1]), stored[::-1])
+    assert b.chunk_vectors([]).shape == (0, hash_encoder.dim)
+    # keyword_scores: the BM25 of exactly the matching candidates, as keyword() ranks them
+    ranked = dict(b.keyword('"ryujong"', 100))
+    assert 0 < len(ranked) < 100
+    assert b.keyword_scores('"ryujong"', set(range(1, summary.chunks + 1))) == ranked
+    some = set(list(ranked)[:1]) | {c for c in cids if c not in ranked}
+    assert b.keyword_scores('"ryujong"', some) == {c: ranked[c] for c in some if c in ranked}
     b.close()
 
 
