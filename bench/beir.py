@@ -26,8 +26,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from index.types import Document
 
 BENCH_VERSION = "3"  # bump when what is indexed for a benchmark changes
@@ -142,8 +140,17 @@ def ensure_index(folder: Path, corpus: dict, encoder, root: Path | None = None, 
     t0 = time.perf_counter()
     summary = build_index(settings, encoder, full=True, progress=progress, documents=docs, sentence_vectors=False)
     build_s = time.perf_counter() - t0
-    meta_path.write_text(json.dumps({"build_s": round(build_s, 2), "documents": len(docs), "chunks": summary.chunks,
-                                     "model": encoder.name, "built": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    meta_path.write_text(
+        json.dumps(
+            {
+                "build_s": round(build_s, 2),
+                "documents": len(docs),
+                "chunks": summary.chunks,
+                "model": encoder.name,
+                "built": time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
+    )
     return store.open_current(encoder.name), build_s, False
 
 
@@ -204,8 +211,13 @@ def run_txtai(corpus: dict, queries: dict, hybrid: bool) -> tuple[dict, list[flo
 
     from index.embedding import model_dir
 
-    config = {"path": str(model_dir()), "content": False, "backend": "faiss",
-              "faiss": {"components": "IDMap,Flat"}, "hybrid": hybrid}
+    config = {
+        "path": str(model_dir()),
+        "content": False,
+        "backend": "faiss",
+        "faiss": {"components": "IDMap,Flat"},
+        "hybrid": hybrid,
+    }
     emb = Embeddings(config)
     rows = [(did, f"{title}. {text}" if title else text, None) for did, (title, text) in corpus.items()]
     t0 = time.perf_counter()
@@ -226,15 +238,23 @@ def run_txtai(corpus: dict, queries: dict, hybrid: bool) -> tuple[dict, list[flo
 
 # ---- command -------------------------------------------------------------------------------------
 def _row(name, r, ref=None):
-    cells = [f"{name:<13}", f"{r['ndcg_at_10']:.4f}", f"{r['recall_at_100']:.4f}",
-             f"{r['build_s']:8.1f}" if r.get("build_s") is not None else f"{'-':>8}", f"{r['query_ms_p50']:8.2f}"]
+    cells = [
+        f"{name:<13}",
+        f"{r['ndcg_at_10']:.4f}",
+        f"{r['recall_at_100']:.4f}",
+        f"{r['build_s']:8.1f}" if r.get("build_s") is not None else f"{'-':>8}",
+        f"{r['query_ms_p50']:8.2f}",
+    ]
     return "  ".join(cells)
 
 
 def main(args) -> int:
     folder = Path(args.dir or "")
     if not args.dir or not (folder / "corpus.jsonl").is_file():
-        print(f"error: {folder} is not a BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)", file=sys.stderr)
+        print(
+            f"error: {folder} is not a BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)",
+            file=sys.stderr,
+        )
         return 2
     split = getattr(args, "split", "test") or "test"
     if not (folder / "qrels" / f"{split}.tsv").is_file():
@@ -249,7 +269,10 @@ def main(args) -> int:
 
     encoder = shared_encoder()
     build, build_s, cached = ensure_index(folder, corpus, encoder, progress=not as_json and sys.stderr.isatty())
-    say(f"index: {build.n_chunks} chunks, built in {build_s:.1f} s" + (" (cached; embedding skipped this run)" if cached else ""))
+    say(
+        f"index: {build.n_chunks} chunks, built in {build_s:.1f} s"
+        + (" (cached; embedding skipped this run)" if cached else "")
+    )
     results: dict[str, dict] = {}
     for mode, (run, ms) in run_ours(build, encoder, queries).items():
         results[mode] = {**evaluate(run, qrels), "build_s": round(build_s, 2), "query_ms_p50": _p50(ms)}
@@ -279,15 +302,19 @@ def main(args) -> int:
     if "txtai_dense" in results:
         best = max(("txtai_dense", "txtai_hybrid"), key=lambda n: results[n]["ndcg_at_10"])
         o, t = results["hybrid"], results[best]
-        print(f"\nours hybrid / {best}: nDCG@10 {o['ndcg_at_10'] / max(t['ndcg_at_10'], 1e-9):.3f}x, "
-              f"recall@100 {o['recall_at_100'] / max(t['recall_at_100'], 1e-9):.3f}x, "
-              f"build time {o['build_s'] / max(t['build_s'], 1e-9):.3f}x"
-              + (" (ours from cache: time of the first build)" if cached else "")
-              + f", query latency p50 {o['query_ms_p50'] / max(t['query_ms_p50'], 1e-9):.3f}x")
+        print(
+            f"\nours hybrid / {best}: nDCG@10 {o['ndcg_at_10'] / max(t['ndcg_at_10'], 1e-9):.3f}x, "
+            f"recall@100 {o['recall_at_100'] / max(t['recall_at_100'], 1e-9):.3f}x, "
+            f"build time {o['build_s'] / max(t['build_s'], 1e-9):.3f}x"
+            + (" (ours from cache: time of the first build)" if cached else "")
+            + f", query latency p50 {o['query_ms_p50'] / max(t['query_ms_p50'], 1e-9):.3f}x"
+        )
         od = results["dense"]
         td = results["txtai_dense"]
-        print(f"ours dense / txtai_dense: nDCG@10 {od['ndcg_at_10'] / max(td['ndcg_at_10'], 1e-9):.3f}x, "
-              f"query latency p50 {od['query_ms_p50'] / max(td['query_ms_p50'], 1e-9):.3f}x")
+        print(
+            f"ours dense / txtai_dense: nDCG@10 {od['ndcg_at_10'] / max(td['ndcg_at_10'], 1e-9):.3f}x, "
+            f"query latency p50 {od['query_ms_p50'] / max(td['query_ms_p50'], 1e-9):.3f}x"
+        )
     for n in notes:
         print("note: " + n)
     return 0

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +61,15 @@ def score_item(item: dict, out: dict, root: Path, cache: dict) -> dict:
     hits = [quote_has_answer(item, q["text"]) for q in shown]
     golds = {Path(g).name for g in _golds(item)}
     r = {
-        "id": item.get("id"), "question": item["question"], "type": item["type"], "answerable": answerable,
+        "id": item.get("id"),
+        "question": item["question"],
+        "type": item["type"],
+        "answerable": answerable,
         "abstained": bool(out.get("abstained")),
-        "hit1": bool(hits[:1] and hits[0]), "hit3": any(hits[:3]),
-        "source_ok": None, "list_recall": None,
+        "hit1": bool(hits[:1] and hits[0]),
+        "hit3": any(hits[:3]),
+        "source_ok": None,
+        "list_recall": None,
         "faithful": all(faithful(q, root, cache) for q in quotes),
         "took_ms": float(out.get("took_ms", 0.0)),
         "quoted": [q["text"][:160] for q in quotes[:3]],
@@ -133,8 +136,13 @@ def run_eval(engine, path: str, as_json: bool = False, show_misses: bool = True)
     if as_json:
         print(json.dumps(tot))
         return 0
-    misses = [r for r in results if (r["answerable"] and (not r["hit1"] or (r["list_recall"] or 1) < 1 or r["source_ok"] is False))
-              or (not r["answerable"] and not r["abstained"]) or not r["faithful"]]
+    misses = [
+        r
+        for r in results
+        if (r["answerable"] and (not r["hit1"] or (r["list_recall"] or 1) < 1 or r["source_ok"] is False))
+        or (not r["answerable"] and not r["abstained"])
+        or not r["faithful"]
+    ]
     if show_misses and misses:
         items = {i.get("id"): i for i in read_items(path)}
         print(f"Misses ({len(misses)}):")
@@ -153,7 +161,10 @@ def run_eval(engine, path: str, as_json: bool = False, show_misses: bool = True)
                 why.append("wrong source")
             if not r["answerable"] and not r["abstained"]:
                 why.append("should abstain")
-            print(f"- [{r['id']}] {r['question']}\n    why: {', '.join(why)}\n    expected: {it.get('answers') or '(abstain)'}")
+            print(
+                f"- [{r['id']}] {r['question']}\n    why: {', '.join(why)}\n"
+                f"    expected: {it.get('answers') or '(abstain)'}"
+            )
             for q in r["quoted"]:
                 print(f"    quoted: {q}")
         print()
@@ -164,8 +175,9 @@ def run_eval(engine, path: str, as_json: bool = False, show_misses: bool = True)
     return 0
 
 
-def calibrate(engine, paths: str | list[str], write: bool = True, max_false_abstain: float = 0.10,
-              out: str | Path | None = None) -> dict:
+def calibrate(
+    engine, paths: str | list[str], write: bool = True, max_false_abstain: float = 0.10, out: str | Path | None = None
+) -> dict:
     """Pick the abstention threshold on evidence strength from labelled question sets (pooled), and
     (`write`) save it to `out`, by default the index folder's calibration.json, which the engine then
     prefers over the shipped one (the installed package is never written).
@@ -212,7 +224,10 @@ def calibrate(engine, paths: str | list[str], write: bool = True, max_false_abst
     cal["n"] = len(items)
     cal["false_abstain_rate"] = round(far, 4)
     cal["abstain_accuracy"] = round(tnr, 4)
-    cal["strengths"] = {"answerable_min": round(min(pos), 4) if pos else None, "unanswerable_max": round(max(neg), 4) if neg else None}
+    cal["strengths"] = {
+        "answerable_min": round(min(pos), 4) if pos else None,
+        "unanswerable_max": round(max(neg), 4) if neg else None,
+    }
     if write:
         target = Path(out) if out else engine.settings.index_path / CALIBRATION_NAME
         tmp = target.with_name(target.name + ".tmp")

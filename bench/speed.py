@@ -39,16 +39,22 @@ SIZES = {"demo": 0, "100k": 100_000, "1m": 1_000_000}
 NOISE = 0.04
 TAG = re.compile(r"\(#(\d+)\)")
 DEMO_QUESTIONS = [
-    "Which banks were sanctioned?", "Who was indicted for the hacks?", "What is AppleJeus?",
-    "Which mixer did Treasury sanction in 2023?", "How do North Korean IT workers get paid?",
-    "What is TraderTraitor?", "Who laundered money for North Korean hackers?",
-    "What happened to ChipMixer?", "What did the FBI say about the Ronin bridge?",
+    "Which banks were sanctioned?",
+    "Who was indicted for the hacks?",
+    "What is AppleJeus?",
+    "Which mixer did Treasury sanction in 2023?",
+    "How do North Korean IT workers get paid?",
+    "What is TraderTraitor?",
+    "Who laundered money for North Korean hackers?",
+    "What happened to ChipMixer?",
+    "What did the FBI say about the Ronin bridge?",
     "How much cryptocurrency was stolen?",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
 # small helpers (unit-tested)
+
 
 def percentiles(ms: list[float]) -> dict:
     """p50, p95 and p99 of a list of milliseconds (nearest-rank on the sorted list)."""
@@ -68,7 +74,7 @@ def exact_topk(vectors, queries: np.ndarray, k: int = 10, block: int = 100_000) 
     best_s = np.full((len(q), 0), -np.inf, dtype=np.float32)
     best_i = np.zeros((len(q), 0), dtype=np.int64)
     for start in range(0, len(vectors), block):
-        part = np.asarray(vectors[start:start + block], dtype=np.float32)
+        part = np.asarray(vectors[start : start + block], dtype=np.float32)
         s = q @ part.T
         kk = min(k, s.shape[1])
         idx = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
@@ -114,15 +120,21 @@ def machine() -> dict:
         pass
     cpu = ""
     try:
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "mem_mb": mem, "cpu": cpu, "python": sys.version.split()[0],
-            "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "nproc": os.cpu_count(),
+        "mem_mb": mem,
+        "cpu": cpu,
+        "python": sys.version.split()[0],
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
 # the synthetic large corpora
+
 
 def scifact_dir(root: Path) -> Path:
     return Path(os.environ.get("QABOT_SCIFACT", root.parent / "shared" / "bench" / "scifact"))
@@ -140,7 +152,7 @@ def load_abstracts(corpus: Path, limit: int | None = None) -> list[tuple[str, li
             if not text:
                 continue
             sents, _ = chunk_document(text)
-            ss = [text[s.start:s.end] for s in sents]
+            ss = [text[s.start : s.end] for s in sents]
             if ss:
                 out.append((" ".join(d.get("title", "").split()) or "Untitled", ss))
             if limit and len(out) >= limit:
@@ -167,13 +179,20 @@ def synthetic_documents(abstracts, plan: np.ndarray):
     for j, (a, st, w, b, bw) in enumerate(plan.tolist()):
         title, ss = abstracts[a]
         s0 = int(st / 1e6 * max(1, len(ss) - w + 1))
-        parts = ss[s0:s0 + w]
+        parts = ss[s0 : s0 + w]
         if b >= 0:
             sb = abstracts[b][1]
             parts = parts + sb[:bw]
         text = " ".join(parts)
-        docs.append(Document(path=f"scifact-synthetic/{j:07d}.txt", title=f"{title} (#{j})", text=text,
-                             kind="text", content_hash=f"{GENERATOR_VERSION}-{j}-{len(text)}"))
+        docs.append(
+            Document(
+                path=f"scifact-synthetic/{j:07d}.txt",
+                title=f"{title} (#{j})",
+                text=text,
+                kind="text",
+                content_hash=f"{GENERATOR_VERSION}-{j}-{len(text)}",
+            )
+        )
     return docs
 
 
@@ -206,7 +225,7 @@ class DerivedEncoder:
             if m:
                 out[i] = self.vector(int(m.group(1)))
             else:  # text without a document tag (sentences, when asked): a seeded random unit vector
-                v = np.random.default_rng(abs(hash(t)) % (2 ** 32)).normal(size=self.dim).astype(np.float32)
+                v = np.random.default_rng(abs(hash(t)) % (2**32)).normal(size=self.dim).astype(np.float32)
                 out[i] = v / np.linalg.norm(v)
         return out
 
@@ -243,7 +262,7 @@ def title_vectors(root: Path, abstracts, cache: Path, encoder=None) -> tuple[np.
 LEAN_ABOVE = 200_000  # larger synthetic sizes are written by write_lean_build (build_index holds ~25 KB a chunk)
 
 
-def write_lean_build(settings, encoder: "DerivedEncoder", docs, index_kind: str | None = None):
+def write_lean_build(settings, encoder: DerivedEncoder, docs, index_kind: str | None = None):
     """build_index's rows, files and manifest, through the same build.lay_out and build.write_build, in
     less memory: no text is embedded (each chunk's vector comes from DerivedEncoder.vector), chunk vectors
     fill one preallocated array, sentence vectors are float16 zeros, and the manifest leaves out the
@@ -261,14 +280,27 @@ def write_lean_build(settings, encoder: "DerivedEncoder", docs, index_kind: str 
     sv = np.zeros((len(layout.sentences), encoder.dim), dtype=np.float16)
     with store.lock():
         build_id = write_build(store, layout, cv, sv, encoder.name, settings.sources, index_kind, hashes=False)
-    summary = BuildSummary(chunks=len(layout.chunks), sentences=len(layout.sentences), build_id=build_id,
-                           added=len(docs), embedded_chunks=len(docs), switched=True)
+    summary = BuildSummary(
+        chunks=len(layout.chunks),
+        sentences=len(layout.sentences),
+        build_id=build_id,
+        added=len(docs),
+        embedded_chunks=len(docs),
+        switched=True,
+    )
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def ensure_large_index(root: Path, size: str, n: int, cache: Path | None = None, corpus: Path | None = None,
-                       encoder=None, index_kind: str | None = None) -> dict:
+def ensure_large_index(
+    root: Path,
+    size: str,
+    n: int,
+    cache: Path | None = None,
+    corpus: Path | None = None,
+    encoder=None,
+    index_kind: str | None = None,
+) -> dict:
     """Build (or reuse from the cache) the synthetic index for `size`; returns what was done."""
     from index.build import build_index
     from index.embedding import MODEL_NAME
@@ -299,16 +331,25 @@ def ensure_large_index(root: Path, size: str, n: int, cache: Path | None = None,
     else:
         summary = write_lean_build(settings, enc, docs, index_kind=index_kind)
         writer = "bench.speed.write_lean_build (build_index's build.lay_out and build.write_build)"
-    info = want | {"chunks": summary.chunks, "sentences": summary.sentences, "documents": len(docs), "writer": writer,
-                   "build_s": round(summary.seconds, 1), "generate_s": round(t_gen, 1), "title_encoder": tmeta,
-                   "built_at": time.strftime("%Y-%m-%d %H:%M:%S"), "build_peak_rss_mb": round(peak_rss_mb()),
-                   "vectors": "derived from real title embeddings + seeded noise; sentence vectors zero"}
+    info = want | {
+        "chunks": summary.chunks,
+        "sentences": summary.sentences,
+        "documents": len(docs),
+        "writer": writer,
+        "build_s": round(summary.seconds, 1),
+        "generate_s": round(t_gen, 1),
+        "title_encoder": tmeta,
+        "built_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "build_peak_rss_mb": round(peak_rss_mb()),
+        "vectors": "derived from real title embeddings + seeded noise; sentence vectors zero",
+    }
     marker.write_text(json.dumps(info, indent=1))
     return info | {"cached": False}
 
 
 # ---------------------------------------------------------------------------------------------
 # measurements
+
 
 def demo_questions(root: Path) -> list[str]:
     path = root.parent / "shared" / "eval" / "dev.jsonl"
@@ -326,7 +367,7 @@ def scifact_questions(root: Path) -> list[str]:
     path = scifact_dir(root) / "queries.jsonl"
     if not path.is_file():
         return list(DEMO_QUESTIONS)
-    return [json.loads(l)["text"] for l in open(path, encoding="utf-8") if l.strip()]
+    return [json.loads(ln)["text"] for ln in open(path, encoding="utf-8") if ln.strip()]
 
 
 def measure_asks(engine, questions: list[str], n: int = 200, warm: int = 5) -> dict:
@@ -363,7 +404,9 @@ def size_worker(spec: dict) -> dict:
     root = Path(spec["root"])
     size = spec["size"]
     if size == "demo":
-        settings = load_settings(spec.get("config"), **({"index_dir": spec["index_dir"]} if spec.get("index_dir") else {}))
+        settings = load_settings(
+            spec.get("config"), **({"index_dir": spec["index_dir"]} if spec.get("index_dir") else {})
+        )
         questions = demo_questions(root)
     else:
         settings = large_settings(root, size, Path(spec["cache"]))
@@ -374,9 +417,15 @@ def size_worker(spec: dict) -> dict:
     engine.encoder.load()
     open_s = time.perf_counter() - t0
     asks = measure_asks(engine, questions, n=spec.get("asks", 200))
-    out = {"size": size, "chunks": build.n_chunks, "index_type": build.manifest.get("index_type"),
-           "open_s": round(open_s, 2), "ask_ms": asks, "rss_mb": round(peak_rss_mb(), 1),
-           "index_bytes": dir_bytes(build.path)}
+    out = {
+        "size": size,
+        "chunks": build.n_chunks,
+        "index_type": build.manifest.get("index_type"),
+        "open_s": round(open_s, 2),
+        "ask_ms": asks,
+        "rss_mb": round(peak_rss_mb(), 1),
+        "index_bytes": dir_bytes(build.path),
+    }
     if build.manifest.get("index_type") not in (None, "flat"):
         qv = np.vstack([engine.embed_question(q) for q in questions[: spec.get("recall_queries", 200)]])
         out["ann_recall_at_10"] = round(ann_recall(build, qv, 10), 4)
@@ -451,17 +500,29 @@ def measure_build(settings, encoder=None, rounds: int = 1) -> dict:
     t_raw, t_pipe = min(raw), min(pipe)
     n_c, n_s = summary.chunks, summary.sentences
     return {
-        "chunks": n_c, "sentences": n_s,
-        "pipeline_s": round(t_pipe, 2), "raw_encoder_s": round(t_raw, 2),
-        "pipeline_chunks_per_s": round(n_c / t_pipe, 2), "pipeline_sentences_per_s": round(n_s / t_pipe, 2),
-        "raw_chunks_per_s": round(n_c / t_raw, 2), "raw_sentences_per_s": round(n_s / t_raw, 2),
-        "pipeline_texts_per_s": round((n_c + n_s) / t_pipe, 2), "raw_texts_per_s": round((len(chunks) + len(sents)) / t_raw, 2),
+        "chunks": n_c,
+        "sentences": n_s,
+        "pipeline_s": round(t_pipe, 2),
+        "raw_encoder_s": round(t_raw, 2),
+        "pipeline_chunks_per_s": round(n_c / t_pipe, 2),
+        "pipeline_sentences_per_s": round(n_s / t_pipe, 2),
+        "raw_chunks_per_s": round(n_c / t_raw, 2),
+        "raw_sentences_per_s": round(n_s / t_raw, 2),
+        "pipeline_texts_per_s": round((n_c + n_s) / t_pipe, 2),
+        "raw_texts_per_s": round((len(chunks) + len(sents)) / t_raw, 2),
         "build_ratio": round(t_raw / t_pipe * (n_c + n_s) / max(1, len(chunks) + len(sents)), 3),
     }
 
 
-async def _loop_lag(engine, questions: list[str], n_questions: int = 50, full: bool = True, tick: float = 0.01,
-                    idle: float = 5.0, ask=None) -> dict:
+async def _loop_lag(
+    engine,
+    questions: list[str],
+    n_questions: int = 50,
+    full: bool = True,
+    tick: float = 0.01,
+    idle: float = 5.0,
+    ask=None,
+) -> dict:
     """Largest delay of a 10 ms ticker while `ask` (default Engine.aask) runs n questions and a rebuild runs."""
     ask = ask or engine.aask
     lags: list[float] = []
@@ -484,10 +545,16 @@ async def _loop_lag(engine, questions: list[str], n_questions: int = 50, full: b
     stop.set()
     await tk
     errors = [repr(r) for r in results if isinstance(r, BaseException)]
-    return {"loop_lag_ms": round(max(lags), 1) if lags else None, "loop_lag_p99_ms": percentiles(lags)["p99"],
-            "ticks": len(lags), "wall_s": round(wall, 1),
-            "idle_lag_ms": round(max(idle_lags), 1) if idle_lags else None, "questions": n_questions, "reindex": "full" if full else "incremental",
-            "errors": errors[:3]}
+    return {
+        "loop_lag_ms": round(max(lags), 1) if lags else None,
+        "loop_lag_p99_ms": percentiles(lags)["p99"],
+        "ticks": len(lags),
+        "wall_s": round(wall, 1),
+        "idle_lag_ms": round(max(idle_lags), 1) if idle_lags else None,
+        "questions": n_questions,
+        "reindex": "full" if full else "incremental",
+        "errors": errors[:3],
+    }
 
 
 def loop_lag_worker(spec: dict) -> dict:
@@ -508,14 +575,20 @@ def loop_lag_worker(spec: dict) -> dict:
 
             bot = create_bot(settings, engine)
             await bot.warm_up()  # what the bot does on start: index, model, then it freezes the GC's old objects
-            res = await _loop_lag(engine, demo_questions(root), spec.get("questions", 50), spec.get("full", True),
-                                  ask=lambda q: bot.answer(q, channel="bench"))
+            res = await _loop_lag(
+                engine,
+                demo_questions(root),
+                spec.get("questions", 50),
+                spec.get("full", True),
+                ask=lambda q: bot.answer(q, channel="bench"),
+            )
             return res | {"path": "QABot.answer"}
 
         return asyncio.run(run())
 
 
 # ---------------------------------------------------------------------------------------------
+
 
 def _say(msg: str, quiet: bool) -> None:
     print(msg, file=sys.stderr if quiet else sys.stdout, flush=True)
@@ -534,55 +607,88 @@ def main(args) -> int:
     settings = load_settings(getattr(args, "config", None), **overrides)
     root = settings.root
     cache = root / ".bench_cache"
-    common = (["--config", args.config] if getattr(args, "config", None) else []) + \
-             (["--index-dir", str(settings.index_path)] if overrides else [])
-    spec_base = {"root": str(root), "cache": str(cache), "config": getattr(args, "config", None),
-                 "index_dir": overrides.get("index_dir")}
-    out: dict = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(), "command": "qabot bench speed " + " ".join(
-        (["--sizes", ",".join(sizes)] if sizes != list(SIZES) else []) + (["--json"] if as_json else []))}
+    common = (["--config", args.config] if getattr(args, "config", None) else []) + (
+        ["--index-dir", str(settings.index_path)] if overrides else []
+    )
+    spec_base = {
+        "root": str(root),
+        "cache": str(cache),
+        "config": getattr(args, "config", None),
+        "index_dir": overrides.get("index_dir"),
+    }
+    out: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine(),
+        "command": "qabot bench speed "
+        + " ".join((["--sizes", ",".join(sizes)] if sizes != list(SIZES) else []) + (["--json"] if as_json else [])),
+    }
     say = lambda m: _say(m, as_json)
 
     say("start-up (subprocesses) …")
     out.update(measure_startup(root, common))
-    say(f"  qabot --help {out['help_s']} s; no-change qabot index {out['nochange_index_s']} s; "
-        f"cold first answer {out['cold_first_answer_s']} s")
+    say(
+        f"  qabot --help {out['help_s']} s; no-change qabot index {out['nochange_index_s']} s; "
+        f"cold first answer {out['cold_first_answer_s']} s"
+    )
 
     say("build throughput on the demo corpus (full build vs raw encoder) …")
     out["build"] = _run_worker("--build-worker", spec_base | {"rounds": 3})  # best of 3: one build is ~15 s, noisy here
     out["build_ratio"] = out["build"]["build_ratio"]
     b = out["build"]
-    say(f"  pipeline {b['pipeline_chunks_per_s']} chunks/s, {b['pipeline_sentences_per_s']} sentences/s; raw encoder "
-        f"{b['raw_chunks_per_s']} chunks/s, {b['raw_sentences_per_s']} sentences/s (same texts); ratio {b['build_ratio']}")
+    say(
+        f"  pipeline {b['pipeline_chunks_per_s']} chunks/s, {b['pipeline_sentences_per_s']} sentences/s; raw encoder "
+        f"{b['raw_chunks_per_s']} chunks/s, {b['raw_sentences_per_s']} sentences/s (same texts); "
+        f"ratio {b['build_ratio']}"
+    )
 
-    out["ask_ms"], out["rss_mb"], out["index_mb"], out["index_type"], out["ann_recall_at_10"], out["sizes"] = {}, {}, {}, {}, {}, {}
+    out["ask_ms"], out["rss_mb"], out["index_mb"], out["index_type"], out["ann_recall_at_10"], out["sizes"] = (
+        {},
+        {},
+        {},
+        {},
+        {},
+        {},
+    )
     for size in sizes:
         if SIZES[size]:
             say(f"{size}: building or reusing the cached synthetic index …")
             info = _run_worker("--large-build-worker", spec_base | {"size": size, "n": SIZES[size]}, timeout=4 * 3600)
-            say(f"  {info['chunks']} chunks ({'cached' if info.get('cached') else 'built in %s s' % info.get('build_s')})")
+            say(
+                f"  {info['chunks']} chunks "
+                f"({'cached' if info.get('cached') else 'built in {} s'.format(info.get('build_s'))})"
+            )
         say(f"{size}: asking …")
         r = _run_worker("--size-worker", spec_base | {"size": size})
         out["sizes"][size] = r
         out["ask_ms"][size] = r["ask_ms"]
         out["rss_mb"][size] = r["rss_mb"]
-        out["index_mb"][size] = round(r["index_bytes"] / 2 ** 20, 1)
+        out["index_mb"][size] = round(r["index_bytes"] / 2**20, 1)
         out["index_type"][size] = r["index_type"]
         if "ann_recall_at_10" in r:
             out["ann_recall_at_10"][size] = r["ann_recall_at_10"]
-        say(f"  {r['chunks']} chunks, {r['index_type']}: ask p50 {r['ask_ms']['p50']} / p95 {r['ask_ms']['p95']} / "
+        say(
+            f"  {r['chunks']} chunks, {r['index_type']}: ask p50 {r['ask_ms']['p50']} / p95 {r['ask_ms']['p95']} / "
             f"p99 {r['ask_ms']['p99']} ms; peak RSS {r['rss_mb']} MB; index {out['index_mb'][size]} MB on disk"
-            + (f"; ANN recall@10 {r['ann_recall_at_10']}" if "ann_recall_at_10" in r else ""))
+            + (f"; ANN recall@10 {r['ann_recall_at_10']}" if "ann_recall_at_10" in r else "")
+        )
     if any(SIZES[s] for s in sizes):
-        out["large_sizes_note"] = ("100k/1m: real SciFact sentences, real FTS, real SciFact queries; chunk vectors derived from "
-                                   "real title embeddings + seeded noise (not every chunk embedded); sentence vectors zero")
+        out["large_sizes_note"] = (
+            "100k/1m: real SciFact sentences, real FTS, real SciFact queries; chunk vectors derived from "
+            "real title embeddings + seeded noise (not every chunk embedded); sentence vectors zero"
+        )
 
     say("event-loop lag: 50 questions through the bot's answer path + a full engine.arebuild in flight …")
     lag = _run_worker("--lag-worker", spec_base)
     out["loop_lag_ms"] = lag["loop_lag_ms"]
     out["loop_lag"] = lag
-    say(f"  largest 10 ms ticker delay {lag['loop_lag_ms']} ms over {lag['wall_s']} s ({lag['ticks']} ticks; idle machine noise {lag.get('idle_lag_ms')} ms)")
-    out["txtai"] = ("txtai's build time and query latency are measured beside ours, in one run on the same "
-                    "SciFact texts and model, by `qabot bench beir DIR` (docs/BENCHMARKS.md)")
+    say(
+        f"  largest 10 ms ticker delay {lag['loop_lag_ms']} ms over {lag['wall_s']} s "
+        f"({lag['ticks']} ticks; idle machine noise {lag.get('idle_lag_ms')} ms)"
+    )
+    out["txtai"] = (
+        "txtai's build time and query latency are measured beside ours, in one run on the same "
+        "SciFact texts and model, by `qabot bench beir DIR` (docs/BENCHMARKS.md)"
+    )
     say(f"txtai: {out['txtai']}")
     out["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     out["targets"] = check_targets(out)

@@ -60,9 +60,18 @@ def ask_all(engine, items: list[dict], progress: bool = False) -> list[Result]:
     for item in tqdm(items, desc="questions", disable=not progress, unit="q"):
         answer = engine.ask(item["question"])
         hits = [contains_answer(item, q.text) for q in answer.quotes]
-        out.append(Result(id=item["id"], article=item["article"], answerable=item["type"] != "unanswerable",
-                          abstained=answer.abstained, hit1=bool(hits[:1] and hits[0]), hit3=any(hits[:3]),
-                          confidence=getattr(answer, "confidence", None), took_ms=answer.took_ms))
+        out.append(
+            Result(
+                id=item["id"],
+                article=item["article"],
+                answerable=item["type"] != "unanswerable",
+                abstained=answer.abstained,
+                hit1=bool(hits[:1] and hits[0]),
+                hit3=any(hits[:3]),
+                confidence=getattr(answer, "confidence", None),
+                took_ms=answer.took_ms,
+            )
+        )
     return out
 
 
@@ -81,14 +90,17 @@ def figures(results: list[Result], threshold: float | None = None) -> dict:
     right_abstain = sum(1 for r in una if abstains(r))
     ms = [r.took_ms for r in results]
     return {
-        "n": len(results), "answerable": len(ans), "unanswerable": len(una),
+        "n": len(results),
+        "answerable": len(ans),
+        "unanswerable": len(una),
         "accuracy": round((hit1 + right_abstain) / len(results), 4),
         "hit_at_1": round(hit1 / len(ans), 4) if ans else None,
         "hit_at_3": round(hit3 / len(ans), 4) if ans else None,
         "unanswerable_abstained": round(right_abstain / len(una), 4) if una else None,
         "false_abstention": round(sum(1 for r in ans if abstains(r)) / len(ans), 4) if ans else None,
         "always_abstain": round(len(una) / len(results), 4),
-        "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
     }
 
 
@@ -132,8 +144,10 @@ def cross_validate(results: list[Result], k: int) -> dict:
         oof += [(r, t) for r in test]
     pooled_hits = {"n": len(oof)}
     if oof:
+
         def abst(r, t):
             return r.abstained if t is None or r.confidence is None else r.confidence < t
+
         ans = [(r, t) for r, t in oof if r.answerable]
         una = [(r, t) for r, t in oof if not r.answerable]
         hit1 = sum(1 for r, t in ans if r.hit1 and not abst(r, t))
@@ -142,7 +156,8 @@ def cross_validate(results: list[Result], k: int) -> dict:
             accuracy=round((hit1 + right) / len(oof), 4),
             hit_at_1=round(hit1 / len(ans), 4) if ans else None,
             unanswerable_abstained=round(right / len(una), 4) if una else None,
-            false_abstention=round(sum(1 for r, t in ans if abst(r, t)) / len(ans), 4) if ans else None)
+            false_abstention=round(sum(1 for r, t in ans if abst(r, t)) / len(ans), 4) if ans else None,
+        )
     return {"k": len(folds), "folds": folds, "out_of_fold": pooled_hits}
 
 
@@ -153,9 +168,17 @@ def sweep(results: list[Result]) -> list[dict]:
         return []
     lo, hi = min(confs), max(confs)
     points = np.linspace(lo - 1e-6, hi + 1e-6, SWEEP_POINTS)
-    return [{"threshold": float(t), **{k: v for k, v in figures(results, float(t)).items()
-                                      if k in ("accuracy", "false_abstention", "unanswerable_abstained")}}
-            for t in points]
+    return [
+        {
+            "threshold": float(t),
+            **{
+                k: v
+                for k, v in figures(results, float(t)).items()
+                if k in ("accuracy", "false_abstention", "unanswerable_abstained")
+            },
+        }
+        for t in points
+    ]
 
 
 def plot(results: list[Result], path: Path, shipped: float | None) -> None:
@@ -173,8 +196,7 @@ def plot(results: list[Result], path: Path, shipped: float | None) -> None:
     ax.plot(xs, [p["accuracy"] for p in pts], label="accuracy")
     ax.plot(xs, [p["false_abstention"] for p in pts], label="false abstention (answerable)")
     ax.plot(xs, [p["unanswerable_abstained"] for p in pts], label="unanswerable abstained", linestyle=":")
-    ax.axhline(figures(results)["always_abstain"], color="grey", linestyle="--", linewidth=0.8,
-               label="always abstain")
+    ax.axhline(figures(results)["always_abstain"], color="grey", linestyle="--", linewidth=0.8, label="always abstain")
     if shipped is not None:
         ax.axvline(shipped, color="black", linewidth=0.8, label=f"shipped threshold {shipped:.2f}")
     ax.set_xlabel("abstain when confidence is below")
@@ -195,8 +217,10 @@ def main(args) -> int:
 
     folder = Path(args.dir).resolve()
     if not (folder / "questions.jsonl").is_file() or not (folder / "corpus").is_dir():
-        raise QabotError(f"{folder} has no questions.jsonl and corpus/ folder (a SQuAD benchmark folder, such as "
-                         "../shared/bench/squad2)")
+        raise QabotError(
+            f"{folder} has no questions.jsonl and corpus/ folder (a SQuAD benchmark folder, such as "
+            "../shared/bench/squad2)"
+        )
     index_dir = Path(getattr(args, "bench_index", None) or DEFAULT_INDEX).resolve()
     engine = Engine(Settings(root=folder, sources=("corpus",), index_dir=str(index_dir)))
     t0 = time.perf_counter()
@@ -206,8 +230,13 @@ def main(args) -> int:
         items = items[: args.limit]
     engine.ask(items[0]["question"])  # warm: the first ask loads the model
     results = ask_all(engine, items, progress=not args.json)
-    out = {"dir": str(folder), "build": summary.line(), "seconds": round(time.perf_counter() - t0, 1),
-           "overall": figures(results), "per_article": per_article(results)}
+    out = {
+        "dir": str(folder),
+        "build": summary.line(),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "overall": figures(results),
+        "per_article": per_article(results),
+    }
     if args.folds:
         out["cross_validation"] = cross_validate(results, args.folds)
     if args.plot:
@@ -218,16 +247,22 @@ def main(args) -> int:
         return 0
     o = out["overall"]
     print(f"SQuAD 2.0 open ({o['n']} questions, {o['unanswerable']} unanswerable) over {folder / 'corpus'}")
-    print(f"accuracy {o['accuracy']:.3f} (always abstaining: {o['always_abstain']:.3f}); answerable hit@1 "
-          f"{o['hit_at_1']:.3f}, hit@3 {o['hit_at_3']:.3f}; unanswerable abstained {o['unanswerable_abstained']:.3f}; "
-          f"false abstention {o['false_abstention']:.3f}; p50/p95 {o['p50_ms']:.0f}/{o['p95_ms']:.0f} ms")
+    print(
+        f"accuracy {o['accuracy']:.3f} (always abstaining: {o['always_abstain']:.3f}); answerable hit@1 "
+        f"{o['hit_at_1']:.3f}, hit@3 {o['hit_at_3']:.3f}; unanswerable abstained {o['unanswerable_abstained']:.3f}; "
+        f"false abstention {o['false_abstention']:.3f}; p50/p95 {o['p50_ms']:.0f}/{o['p95_ms']:.0f} ms"
+    )
     print(f"\n{'article':40} {'n':>5} {'acc':>6} {'hit@1':>6} {'abst':>6} {'false':>6}")
     for art, f in out["per_article"].items():
-        print(f"{art[:40]:40} {f['n']:>5} {f['accuracy']:>6.3f} {f['hit_at_1'] or 0:>6.3f} "
-              f"{f['unanswerable_abstained'] or 0:>6.3f} {f['false_abstention'] or 0:>6.3f}")
+        print(
+            f"{art[:40]:40} {f['n']:>5} {f['accuracy']:>6.3f} {f['hit_at_1'] or 0:>6.3f} "
+            f"{f['unanswerable_abstained'] or 0:>6.3f} {f['false_abstention'] or 0:>6.3f}"
+        )
     if "cross_validation" in out:
         cv = out["cross_validation"]["out_of_fold"]
-        print(f"\n{args.folds}-fold by article, threshold fitted on the other folds: accuracy {cv.get('accuracy')}, "
-              f"hit@1 {cv.get('hit_at_1')}, abstained {cv.get('unanswerable_abstained')}, "
-              f"false abstention {cv.get('false_abstention')}")
+        print(
+            f"\n{args.folds}-fold by article, threshold fitted on the other folds: accuracy {cv.get('accuracy')}, "
+            f"hit@1 {cv.get('hit_at_1')}, abstained {cv.get('unanswerable_abstained')}, "
+            f"false abstention {cv.get('false_abstention')}"
+        )
     return 0

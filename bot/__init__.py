@@ -5,5 +5,4 @@ from .app import QABot, QATree, create_bot
 from .run import run_bot, run_preview, sync_global
 from .settings import BotSettings, load_bot_settings
 
-__all__ = ["BotSettings", "QABot", "QATree", "create_bot", "load_bot_settings", "run_bot", "run_preview",
-           "sync_global"]
+__all__ = ["BotSettings", "QABot", "QATree", "create_bot", "load_bot_settings", "run_bot", "run_preview", "sync_global"]

@@ -154,9 +154,7 @@ class QABot(commands.Bot):
 
     async def _log(self, question, answer, latency, channel, error=None) -> int | None:
         try:
-            return await asyncio.to_thread(
-                self.engine.activity.log_question, question, answer, latency, channel, error
-            )
+            return await asyncio.to_thread(self.engine.activity.log_question, question, answer, latency, channel, error)
         except Exception:
             # The answer matters more than its log entry.
             log.exception("could not log the question")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import discord
@@ -178,8 +178,8 @@ def format_built_at(built_at: str) -> str:
     except ValueError:
         return built_at
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _titled_line_forms(title: str, url: str | None, date: str | None, title_limit: int) -> list[str]:
@@ -342,9 +342,12 @@ def sources_page(rows: list[dict], page: int, per_page: int, filter: str = "") -
     page = min(max(page, 0), pages - 1)
     shown = rows[page * per_page : (page + 1) * per_page]
     forms = [
-        ["• " + form for form in _titled_line_forms(
-            str(row.get("title") or row.get("path") or "?"), row.get("url"), row.get("date"), SOURCES_TITLE_LIMIT
-        )]
+        [
+            "• " + form
+            for form in _titled_line_forms(
+                str(row.get("title") or row.get("path") or "?"), row.get("url"), row.get("date"), SOURCES_TITLE_LIMIT
+            )
+        ]
         for row in shown
     ]
     lines = _fit_lines(forms, DESCRIPTION_LIMIT - max(len(forms) - 1, 0))

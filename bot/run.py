@@ -35,9 +35,7 @@ class TokenRejectedError(QabotError):
 class IntentsMissingError(QabotError):
     """The bot asked for a privileged intent that is not enabled for it."""
 
-    hint = (
-        "enable the Message Content intent on the Bot page of the Discord Developer Portal (see docs/DISCORD.md)"
-    )
+    hint = "enable the Message Content intent on the Bot page of the Discord Developer Portal (see docs/DISCORD.md)"
 
 
 def _token(settings: BotSettings) -> str:

@@ -44,7 +44,8 @@ class BotSettings(Settings):
         return cls(**{f.name: getattr(settings, f.name) for f in fields(Settings)})
 
 
-def load_bot_settings(config_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
-                      **overrides) -> BotSettings:
+def load_bot_settings(
+    config_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None, **overrides
+) -> BotSettings:
     """Bot settings from defaults, `qabot.toml` (or $QABOT_CONFIG), QABOT_* variables and DISCORD_TOKEN."""
     return load_into(BotSettings, config_file, env, aliases={TOKEN_VARIABLE: "discord_token"}, overrides=overrides)

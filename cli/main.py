@@ -124,8 +124,11 @@ def cmd_sources(args) -> int:
         print(json_text(docs, indent=1))
         return 0
     for d in docs:
-        print(visible(f"{d['date'] or '          '}  {d['title']}", keep="") + "\n            "
-              + visible(d["url"] or d["path"], keep=""))
+        print(
+            visible(f"{d['date'] or '          '}  {d['title']}", keep="")
+            + "\n            "
+            + visible(d["url"] or d["path"], keep="")
+        )
     print(f"{len(docs)} documents")
     return 0
 
@@ -172,8 +175,11 @@ def cmd_calibrate(args) -> int:
 
 def cmd_bench(args) -> int:
     if args.what in ("beir", "squad") and not args.dir:
-        print(f"qabot: `bench {args.what}` needs the dataset folder, e.g. qabot bench {args.what} "
-              f"../shared/bench/{'scifact' if args.what == 'beir' else 'squad2'}", file=sys.stderr)
+        print(
+            f"qabot: `bench {args.what}` needs the dataset folder, e.g. qabot bench {args.what} "
+            f"../shared/bench/{'scifact' if args.what == 'beir' else 'squad2'}",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     if args.what == "beir":
         from bench.beir import main as beir_main
@@ -207,8 +213,9 @@ def cmd_sync(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qabot", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="qabot", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config", help="TOML settings file (default: qabot.toml in the project root, or $QABOT_CONFIG)")
     p.add_argument("--index-dir", help="index folder (default: .qabot in the project root, or $QABOT_INDEX_DIR)")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
@@ -217,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help="answer a question with verbatim quotes and links")
     a.add_argument("question", nargs="*", help="the question (quote it in the shell)")
     a.add_argument("--json", action="store_true", help='print {"question","abstained","quotes":[…],"took_ms"}')
-    a.add_argument("--batch", metavar="FILE",
-                   help="one question per line from FILE ('-' for standard input); implies --json")
+    a.add_argument(
+        "--batch", metavar="FILE", help="one question per line from FILE ('-' for standard input); implies --json"
+    )
     a.set_defaults(func=cmd_ask)
 
     i = sub.add_parser("index", help="build or update the index incrementally")
@@ -239,25 +247,43 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true", help="no table of misses")
     e.set_defaults(func=cmd_eval)
 
-    c = sub.add_parser("calibrate", help="fit the abstention threshold on labelled question sets and save it "
-                                         "in the index folder")
+    c = sub.add_parser(
+        "calibrate", help="fit the abstention threshold on labelled question sets and save it in the index folder"
+    )
     c.add_argument("files", nargs="+", metavar="FILE", help="question sets in the eval format (pooled)")
     c.add_argument("--dry-run", action="store_true", help="print, do not save")
-    c.add_argument("--out", metavar="FILE", help="save here instead of INDEX_DIR/calibration.json "
-                                                 "(index/calibration.json is the shipped default)")
+    c.add_argument(
+        "--out",
+        metavar="FILE",
+        help="save here instead of INDEX_DIR/calibration.json (index/calibration.json is the shipped default)",
+    )
     c.set_defaults(func=cmd_calibrate)
 
-    b = sub.add_parser("bench", help="benchmarks: `bench beir DIR` (retrieval quality), `bench squad DIR` "
-                                     "(answering and abstaining, SQuAD 2.0 open) or `bench speed`")
+    b = sub.add_parser(
+        "bench",
+        help="benchmarks: `bench beir DIR` (retrieval quality), `bench squad DIR` "
+        "(answering and abstaining, SQuAD 2.0 open) or `bench speed`",
+    )
     b.add_argument("what", choices=["beir", "squad", "speed"])
     b.add_argument("dir", nargs="?", help="the dataset folder (for `bench beir` and `bench squad`)")
-    b.add_argument("--folds", type=int, default=0, metavar="K",
-                   help="for `bench squad`: K article folds, each scored at a threshold fitted on the others")
-    b.add_argument("--plot", metavar="FILE.png", help="for `bench squad`: accuracy and false abstention "
-                                                      "against the abstention threshold")
+    b.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        metavar="K",
+        help="for `bench squad`: K article folds, each scored at a threshold fitted on the others",
+    )
+    b.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="for `bench squad`: accuracy and false abstention against the abstention threshold",
+    )
     b.add_argument("--limit", type=int, default=0, metavar="N", help="for `bench squad`: the first N questions only")
-    b.add_argument("--bench-index", metavar="DIR", help="for `bench squad`: where its index is kept "
-                                                        "(default .bench_cache/squad2-index)")
+    b.add_argument(
+        "--bench-index",
+        metavar="DIR",
+        help="for `bench squad`: where its index is kept (default .bench_cache/squad2-index)",
+    )
     b.add_argument("--split", default="test")
     b.add_argument("--sizes", default="demo,100k,1m", help="for `bench speed`: comma-separated sizes")
     b.add_argument("--no-txtai", action="store_true", help="skip the txtai comparison")
@@ -294,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         elif not args.question:
             sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
             sub.choices["ask"].print_help(sys.stderr)
-            print('\nqabot: no question given; ask something like: qabot ask "Which banks were sanctioned?"',
-                  file=sys.stderr)
+            print(
+                '\nqabot: no question given; ask something like: qabot ask "Which banks were sanctioned?"',
+                file=sys.stderr,
+            )
             return EXIT_BAD_QUESTION
     from index.terminal import SafeFormatter, visible
 
@@ -305,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from index.errors import QabotError, QuestionError, IndexUnavailableError
+    from index.errors import IndexUnavailableError, QabotError, QuestionError
 
     def fail(exc: QabotError, code: int) -> int:
         print(visible(f"qabot: {exc}" + (f"; {exc.hint}" if exc.hint else ""), keep=""), file=sys.stderr)

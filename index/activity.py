@@ -78,8 +78,9 @@ class ActivityLog:
             try:
                 self._key = load_or_create_key(self.path.parent / KEY_FILE)
             except OSError as exc:
-                raise ActivityError(f"{self.path.parent / KEY_FILE} cannot be read or created "
-                                    f"({exc.strerror})") from None
+                raise ActivityError(
+                    f"{self.path.parent / KEY_FILE} cannot be read or created ({exc.strerror})"
+                ) from None
         return hash_user(user_id, self._key)
 
     @contextmanager
@@ -104,28 +105,54 @@ class ActivityLog:
             try:
                 db.conn.execute("pragma journal_mode = wal")
                 if not db["questions"].exists():
-                    db["questions"].create({"id": int, "ts": float, "question": str, "abstained": int, "quotes": str,
-                                            "more": str, "latency_ms": float, "channel": str, "error": str,
-                                            "build_id": str}, pk="id")
+                    db["questions"].create(
+                        {
+                            "id": int,
+                            "ts": float,
+                            "question": str,
+                            "abstained": int,
+                            "quotes": str,
+                            "more": str,
+                            "latency_ms": float,
+                            "channel": str,
+                            "error": str,
+                            "build_id": str,
+                        },
+                        pk="id",
+                    )
                 if not db["feedback"].exists():
-                    db["feedback"].create({"answer_id": int, "user_hash": str, "guild_id": int, "vote": int,
-                                           "ts": float}, pk=("answer_id", "user_hash"))
+                    db["feedback"].create(
+                        {"answer_id": int, "user_hash": str, "guild_id": int, "vote": int, "ts": float},
+                        pk=("answer_id", "user_hash"),
+                    )
             except sqlite3.Error:
                 db.conn.close()
                 raise
             self._ready = True
         return db
 
-    def log_question(self, question: str, answer: Answer | None, latency_ms: float, channel: str = "",
-                     error: str | None = None) -> int:
+    def log_question(
+        self, question: str, answer: Answer | None, latency_ms: float, channel: str = "", error: str | None = None
+    ) -> int:
         """Store one question (mentions redacted) with what was shown; returns its answer id."""
-        row = {"ts": time.time(), "question": redact_mentions(question)[:STORED_QUESTION_CHARS],
-               "latency_ms": round(latency_ms, 1), "channel": channel, "error": error, "abstained": None,
-               "quotes": "[]", "more": "[]", "build_id": None}
+        row = {
+            "ts": time.time(),
+            "question": redact_mentions(question)[:STORED_QUESTION_CHARS],
+            "latency_ms": round(latency_ms, 1),
+            "channel": channel,
+            "error": error,
+            "abstained": None,
+            "quotes": "[]",
+            "more": "[]",
+            "build_id": None,
+        }
         if answer is not None:
-            row.update(abstained=int(answer.abstained), build_id=answer.build_id,
-                       quotes=json.dumps([q.to_json() | {"closest": q.closest} for q in answer.quotes]),
-                       more=json.dumps([q.to_json() for q in answer.more]))
+            row.update(
+                abstained=int(answer.abstained),
+                build_id=answer.build_id,
+                quotes=json.dumps([q.to_json() | {"closest": q.closest} for q in answer.quotes]),
+                more=json.dumps([q.to_json() for q in answer.more]),
+            )
         with self._session() as db:
             return db["questions"].insert(row).last_pk
 
@@ -133,8 +160,16 @@ class ActivityLog:
         """One vote per user per answer; voting again replaces the earlier vote. Stores the user's HMAC only."""
         user_hash = self.user_hash(user_id)
         with self._session() as db:
-            db["feedback"].upsert({"answer_id": answer_id, "user_hash": user_hash, "guild_id": guild_id,
-                                   "vote": 1 if vote > 0 else -1, "ts": time.time()}, pk=("answer_id", "user_hash"))
+            db["feedback"].upsert(
+                {
+                    "answer_id": answer_id,
+                    "user_hash": user_hash,
+                    "guild_id": guild_id,
+                    "vote": 1 if vote > 0 else -1,
+                    "ts": time.time(),
+                },
+                pk=("answer_id", "user_hash"),
+            )
 
     def get_answer(self, answer_id: int) -> dict | None:
         """The stored question and quotes behind an answer id, or None."""
@@ -150,20 +185,35 @@ class ActivityLog:
     def stats(self) -> dict:
         """Counts of questions (answered, abstained, failed) and votes."""
         with self._session() as db:
-            q = db.execute("select count(*), sum(abstained = 0), sum(abstained = 1), sum(error is not null) "
-                           "from questions").fetchone()
+            q = db.execute(
+                "select count(*), sum(abstained = 0), sum(abstained = 1), sum(error is not null) from questions"
+            ).fetchone()
             f = db.execute("select sum(vote > 0), sum(vote < 0) from feedback").fetchone()
-        return {"questions": q[0] or 0, "answered": q[1] or 0, "abstained": q[2] or 0, "errors": q[3] or 0,
-                "upvotes": f[0] or 0, "downvotes": f[1] or 0}
+        return {
+            "questions": q[0] or 0,
+            "answered": q[1] or 0,
+            "abstained": q[2] or 0,
+            "errors": q[3] or 0,
+            "upvotes": f[0] or 0,
+            "downvotes": f[1] or 0,
+        }
 
     def report(self, limit: int = 50) -> dict:
         """Unanswered questions and downvoted answers, most frequent first."""
         with self._session() as db:
-            unanswered = list(db.query(
-                "select lower(trim(question)) as question, count(*) as times, max(ts) as last "
-                "from questions where abstained = 1 group by 1 order by times desc, last desc limit ?", [limit]))
-            downvoted = list(db.query(
-                "select lower(trim(q.question)) as question, count(*) as downvotes, max(q.quotes) as quotes "
-                "from feedback f join questions q on q.id = f.answer_id where f.vote < 0 "
-                "group by 1 order by downvotes desc limit ?", [limit]))
+            unanswered = list(
+                db.query(
+                    "select lower(trim(question)) as question, count(*) as times, max(ts) as last "
+                    "from questions where abstained = 1 group by 1 order by times desc, last desc limit ?",
+                    [limit],
+                )
+            )
+            downvoted = list(
+                db.query(
+                    "select lower(trim(q.question)) as question, count(*) as downvotes, max(q.quotes) as quotes "
+                    "from feedback f join questions q on q.id = f.answer_id where f.vote < 0 "
+                    "group by 1 order by downvotes desc limit ?",
+                    [limit],
+                )
+            )
         return {"unanswered": unanswered, "downvoted": downvoted}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote as urlquote
 
@@ -30,24 +30,52 @@ LIST_Q = re.compile(
 # "Which mixer appears both as X … and as Y …?": two facts that must meet in one name.
 BOTH_Q = re.compile(r"^(?P<ask>.*?)\bboth\s+(?P<a>.+?)\s+and\s+(?:also\s+)?(?P<b>.+?)\s*\??\s*$", re.I | re.S)
 NAME_RUN = re.compile(r"\b[A-Z][\w.'’-]*[\w](?:\s+(?:of\s+|the\s+|for\s+)?[A-Z][\w.'’-]*[\w])*")
-HEAD_NOUN = re.compile(r"^\s*(?:which|what)\s+((?:[\w-]+\s+){0,2}?[\w-]+?)(?:\s+(?:was|were|is|are|did|does|do|had|has|have)\b|\s+\w+ed\b|\?|$)", re.I)
+HEAD_NOUN = re.compile(
+    r"^\s*(?:which|what)\s+((?:[\w-]+\s+){0,2}?[\w-]+?)(?:\s+(?:was|were|is|are|did|does|do|had|has|have)\b|\s+\w+ed\b|\?|$)",
+    re.I,
+)
 
 # The kind of answer some questions ask for, and how a sentence that gives one looks: a question
 # "how much …" is answered by an amount, "when …" by a date. (question pattern, sentence pattern)
-NUM_WORD = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?|thousands?|dozens?|millions?|billions?)"
+NUM_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
+    r"|hundreds?|thousands?|dozens?|millions?|billions?)"
+)
 MONTH_NAME = r"(?:january|february|march|april|june|july|august|september|october|november|december)"  # not "may"
 MONTH_RE = rf"(?:{MONTH_NAME}|may|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
 ANSWER_KINDS = [
-    ("amount", re.compile(r"^\s*(?:how\s+much|how\s+large|what\s+(?:\w+\s+)?(?:amount|sum|value|fine|reward|price|revenue))\b", re.I),
-     re.compile(rf"[$€£¥]\s?\d|\b\d[\d,.]*\s*(?:million|billion|thousand|dollars?|usd|eur|euros?|yuan|cny|btc|eth|usdt|bitcoin)\b|\b{NUM_WORD}\s+(?:million|billion)\b", re.I)),
-    ("count", re.compile(r"^\s*(?:roughly\s+|about\s+|approximately\s+)?how\s+many\b", re.I),
-     re.compile(rf"\b\d|\b{NUM_WORD}\b", re.I)),
-    ("duration", re.compile(r"^\s*(?:for\s+)?how\s+long\b", re.I),
-     re.compile(rf"\b(?:\d[\d,.]*|{NUM_WORD}|a|an)[\s-]+(?:years?|months?|weeks?|days?|hours?|decades?)\b", re.I)),
-    ("age", re.compile(r"^\s*how\s+old\b", re.I),
-     re.compile(r"\b\d{1,3}\b|\baged?\b|\byears?\s+old\b", re.I)),
-    ("date", re.compile(r"^\s*(?:when\b|since\s+when\b|(?:on|in)\s+(?:what|which)\s+(?:date|day|year|month)\b|(?:what|which)\s+(?:date|day|year|month)\b)", re.I),
-     re.compile(rf"\b(?:1[89]|20)\d\d\b|\b{MONTH_RE}\s+\d{{1,2}}\b|\b\d{{1,2}}\s+{MONTH_RE}|\b(?:today|yesterday|{MONTH_NAME})\b", re.I)),
+    (
+        "amount",
+        re.compile(
+            r"^\s*(?:how\s+much|how\s+large|what\s+(?:\w+\s+)?(?:amount|sum|value|fine|reward|price|revenue))\b", re.I
+        ),
+        re.compile(
+            rf"[$€£¥]\s?\d|\b\d[\d,.]*\s*(?:million|billion|thousand|dollars?|usd|eur|euros?|yuan|cny|btc|eth|usdt|bitcoin)\b|\b{NUM_WORD}\s+(?:million|billion)\b",
+            re.I,
+        ),
+    ),
+    (
+        "count",
+        re.compile(r"^\s*(?:roughly\s+|about\s+|approximately\s+)?how\s+many\b", re.I),
+        re.compile(rf"\b\d|\b{NUM_WORD}\b", re.I),
+    ),
+    (
+        "duration",
+        re.compile(r"^\s*(?:for\s+)?how\s+long\b", re.I),
+        re.compile(rf"\b(?:\d[\d,.]*|{NUM_WORD}|a|an)[\s-]+(?:years?|months?|weeks?|days?|hours?|decades?)\b", re.I),
+    ),
+    ("age", re.compile(r"^\s*how\s+old\b", re.I), re.compile(r"\b\d{1,3}\b|\baged?\b|\byears?\s+old\b", re.I)),
+    (
+        "date",
+        re.compile(
+            r"^\s*(?:when\b|since\s+when\b|(?:on|in)\s+(?:what|which)\s+(?:date|day|year|month)\b|(?:what|which)\s+(?:date|day|year|month)\b)",
+            re.I,
+        ),
+        re.compile(
+            rf"\b(?:1[89]|20)\d\d\b|\b{MONTH_RE}\s+\d{{1,2}}\b|\b\d{{1,2}}\s+{MONTH_RE}|\b(?:today|yesterday|{MONTH_NAME})\b",
+            re.I,
+        ),
+    ),
 ]
 
 
@@ -118,7 +146,7 @@ def acronym_groups(q: str) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for n in (2, 3, 4):
         for i in range(len(toks) - n + 1):
-            run = toks[i:i + n]
+            run = toks[i : i + n]
             if not all(t.isalpha() for t in run) or run[0] in STOPWORDS or run[-1] in STOPWORDS:
                 continue
             out.setdefault("".join(t[0] for t in run), set()).update(stem(t) for t in run if t not in STOPWORDS)
@@ -133,7 +161,20 @@ def expand_acronyms(terms: set[str], groups: dict[str, set[str]]) -> set[str]:
     return terms
 
 
-MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
+MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 
 
 def question_dates(q: str) -> tuple[set[str], set[int]]:
@@ -148,7 +189,9 @@ def date_words(date: str | None) -> str:
     m = re.match(r"(\d{4})-(\d{2})(?:-(\d{2}))?", date or "")
     if not m:
         return ""
-    return " ".join([m.group(1), MONTHS[int(m.group(2)) - 1] if 1 <= int(m.group(2)) <= 12 else "", str(int(m.group(3) or 0) or "")])
+    return " ".join(
+        [m.group(1), MONTHS[int(m.group(2)) - 1] if 1 <= int(m.group(2)) <= 12 else "", str(int(m.group(3) or 0) or "")]
+    )
 
 
 def head_terms(q: str) -> set[str]:
@@ -179,7 +222,7 @@ def names_in(text: str, exclude: set[str]) -> set[str]:
     out = set()
     for m in NAME_RUN.finditer(text):
         name = m.group(0)
-        if m.start() == 0 or text[m.start() - 2:m.start()].strip() in (".", "!", "?"):
+        if m.start() == 0 or text[m.start() - 2 : m.start()].strip() in (".", "!", "?"):
             if len(name.split()) == 1:
                 continue  # a sentence's first word is capitalised anyway
         ts = {stem(w) for w in words(name) if w not in STOPWORDS}
@@ -205,12 +248,19 @@ def text_fragment_link(url: str | None, sentence: str, kind: str, page: int | No
 class Answerer:
     """Turns a question into an Answer using one Build; holds no per-question state."""
 
-    def __init__(self, params: AnswerParams | None = None, search_params: SearchParams | None = None,
-                 max_quotes: int = 3, max_list_quotes: int = 8, calibration: dict | None = None):
+    def __init__(
+        self,
+        params: AnswerParams | None = None,
+        search_params: SearchParams | None = None,
+        max_quotes: int = 3,
+        max_list_quotes: int = 8,
+        calibration: dict | None = None,
+    ):
         cal = load_calibration() if calibration is None else calibration
         if params is None:
-            params = AnswerParams(**{k: v for k, v in cal.get("params", {}).items()
-                                     if k in AnswerParams.__dataclass_fields__})
+            params = AnswerParams(
+                **{k: v for k, v in cal.get("params", {}).items() if k in AnswerParams.__dataclass_fields__}
+            )
         self.p = params
         self.calibration = cal  # loaded once: every ask uses the same threshold
         self.threshold = float(cal.get("abstain_below", params.abstain_below))
@@ -231,7 +281,7 @@ class Answerer:
         top = hits[: self.p.candidates]
         # the best-matching document is read more fully than the others (diversity caps it above)
         lead = hits[0].doc_id
-        top += [h for h in hits[self.p.candidates:] if h.doc_id == lead][: self.p.lead_doc_extra]
+        top += [h for h in hits[self.p.candidates :] if h.doc_id == lead][: self.p.lead_doc_extra]
         n = max(build.n_chunks, 1)
         df = build.doc_freq(qterms)
         idf = {t: math.log((n + 1) / (df[t] + 0.5)) for t in qterms}
@@ -243,7 +293,7 @@ class Answerer:
         chunks = build.chunk_rows([h.chunk_id for h in top])
         best_fused = top[0].score or 1.0
         sent_ids, prior, heading_of = [], {}, {}
-        for rank, h in enumerate(top):
+        for h in top:
             c = chunks[h.chunk_id]
             for sid in range(c["first_sent"], c["last_sent"] + 1):
                 if sid not in prior:
@@ -255,7 +305,7 @@ class Answerer:
         scored = []
         for sid, c in zip(sent_ids, cos):
             r = by_id[sid]
-            text = build.doc_text(r["doc_id"])[r["start"]:r["end"]]
+            text = build.doc_text(r["doc_id"])[r["start"] : r["end"]]
             st = expand_acronyms(passage_terms(text + " " + heading_of[sid]), acr)
             lex = sum(w for t, w in idf.items() if t in st) / total_idf
             score = self.p.w_cos * float(c) + self.p.w_lex * lex + self.p.w_rank * prior[sid]
@@ -266,12 +316,26 @@ class Answerer:
                 score += self.p.w_kind
             if years and self._date_matches(build.documents[r["doc_id"]]["date"], years, months):
                 score += self.p.w_date
-            scored.append({"id": sid, "doc_id": r["doc_id"], "start": r["start"], "end": r["end"], "ord": r["ord"],
-                           "cos": float(c), "lex": lex, "prior": prior[sid], "score": score, "heading": heading_of[sid],
-                           "kind": has_kind})
+            scored.append(
+                {
+                    "id": sid,
+                    "doc_id": r["doc_id"],
+                    "start": r["start"],
+                    "end": r["end"],
+                    "ord": r["ord"],
+                    "cos": float(c),
+                    "lex": lex,
+                    "prior": prior[sid],
+                    "score": score,
+                    "heading": heading_of[sid],
+                    "kind": has_kind,
+                }
+            )
         scored.sort(key=lambda s: -s["score"])
         names = {t for t in name_terms(question) if t in idf}  # what the question is about; the rest is what it asks
-        strength, cov = self._support(build, names, idf, scored[: self.p.support_window_candidates], acr) if support else (0.0, 0.0)
+        strength, cov = (
+            self._support(build, names, idf, scored[: self.p.support_window_candidates], acr) if support else (0.0, 0.0)
+        )
         # a question asking for a kind of answer (an amount, a date) needs a sentence giving one;
         # such a sentence also counts as stating what is asked, whatever its words
         kind_found = kind is None or any(s["kind"] for s in scored[: self.p.focus_sentences])
@@ -281,8 +345,15 @@ class Answerer:
             focus = 1.0
         else:
             focus = self._focus(build, names, idf, scored[: self.p.focus_sentences], acr)
-        return {"sentences": scored, "strength": strength if qterms else 0.0, "coverage": cov, "focus": focus,
-                "kind_found": kind_found, "hits": hits, "qterms": qterms}
+        return {
+            "sentences": scored,
+            "strength": strength if qterms else 0.0,
+            "coverage": cov,
+            "focus": focus,
+            "kind_found": kind_found,
+            "hits": hits,
+            "qterms": qterms,
+        }
 
     def _focus(self, build: Build, names: set[str], idf: dict, scored: list[dict], acr: dict) -> float:
         """The largest share (idf-weighted) of the question's non-name terms that one sentence, with its
@@ -293,7 +364,9 @@ class Answerer:
             return 1.0
         best = 0.0
         for s in scored:
-            terms = expand_acronyms(passage_terms(build.doc_text(s["doc_id"])[s["start"]:s["end"]] + " " + s["heading"]), acr)
+            terms = expand_acronyms(
+                passage_terms(build.doc_text(s["doc_id"])[s["start"] : s["end"]] + " " + s["heading"]), acr
+            )
             best = max(best, sum(idf[t] for t in rest if t in terms) / total)
         return best
 
@@ -338,7 +411,7 @@ class Answerer:
         start, end = s["start"], s["end"]
         if len(text_all[start:end].split()) < self.p.min_words:
             nxt = build.sentence_at(s["doc_id"], s["ord"] + 1)
-            if nxt is not None and "\n\n" not in text_all[end:nxt[0]]:
+            if nxt is not None and "\n\n" not in text_all[end : nxt[0]]:
                 end = nxt[1]
         text = text_all[start:end]
         page = None
@@ -347,8 +420,18 @@ class Answerer:
             for off, num in pages:
                 if off <= start:
                     page = num
-        return Quote(text=text, doc=meta["path"], title=meta["title"], url=text_fragment_link(meta["url"], text, meta["kind"], page),
-                     date=meta["date"], score=s["score"], start=start, end=end, heading=s["heading"], closest=closest)
+        return Quote(
+            text=text,
+            doc=meta["path"],
+            title=meta["title"],
+            url=text_fragment_link(meta["url"], text, meta["kind"], page),
+            date=meta["date"],
+            score=s["score"],
+            start=start,
+            end=end,
+            heading=s["heading"],
+            closest=closest,
+        )
 
     def _bridge(self, build: Build, question: str, embed) -> list[dict]:
         """For "both X and Y" questions: two sentences, one for each half, that name the same thing.
@@ -365,6 +448,7 @@ class Answerer:
         exclude = term_set(question)
         heads = head_terms(question)
         common = max(3, int(0.05 * build.n_chunks))
+
         def specific(name: str) -> bool:
             df = build.doc_freq(list(term_set(name)))
             return bool(df) and min(df.values()) <= common
@@ -376,9 +460,14 @@ class Answerer:
             side = []
             for s in scored[: self.p.bridge_candidates]:
                 if s["doc_id"] in docs:
-                    text = build.doc_text(s["doc_id"])[s["start"]:s["end"]]
-                    side.append((s, {n for n in names_in(text, exclude) if specific(n)},
-                                 not heads or bool(heads & passage_terms(text))))
+                    text = build.doc_text(s["doc_id"])[s["start"] : s["end"]]
+                    side.append(
+                        (
+                            s,
+                            {n for n in names_in(text, exclude) if specific(n)},
+                            not heads or bool(heads & passage_terms(text)),
+                        )
+                    )
             sides.append(side)
         best = None
         for ra, (a, names_a, kind_a) in enumerate(sides[0]):
@@ -406,10 +495,16 @@ class Answerer:
         bridge = self._bridge(build, question, embed)
         if bridge:
             ids = {s["id"] for s in bridge}
-            chosen = (bridge + [s for s in chosen if s["id"] not in ids])[:self.max_quotes]
+            chosen = (bridge + [s for s in chosen if s["id"] not in ids])[: self.max_quotes]
         more = [s for s in self._pick(scored, limit + 6, 0.0) if s not in chosen][:6]
-        return Answer(question, False, [self._quote(build, s) for s in chosen], more=[self._quote(build, s) for s in more],
-                      build_id=build.build_id, built_at=build.built_at)
+        return Answer(
+            question,
+            False,
+            [self._quote(build, s) for s in chosen],
+            more=[self._quote(build, s) for s in more],
+            build_id=build.build_id,
+            built_at=build.built_at,
+        )
 
     @staticmethod
     def _date_matches(date: str | None, years: set[str], months: set[int]) -> bool:
@@ -433,7 +528,7 @@ class Answerer:
         vecs = build.sentence_vectors([s["id"] for s in pool])
         index = {s["id"]: i for i, s in enumerate(pool)}
         date = lambda s: build.documents[s["doc_id"]]["date"] or "9999"
-        terms = {s["id"]: passage_terms(build.doc_text(s["doc_id"])[s["start"]:s["end"]]) for s in pool}
+        terms = {s["id"]: passage_terms(build.doc_text(s["doc_id"])[s["start"] : s["end"]]) for s in pool}
         df = build.doc_freq(sorted(set().union(*terms.values())))
         rare_max = max(3, 0.05 * build.n_chunks)
         rare = {sid: {t for t in ts if 0 < df.get(t, 0) <= rare_max and len(t) > 2} for sid, ts in terms.items()}
@@ -443,14 +538,19 @@ class Answerer:
             rc, rs = rare[c["id"]], rare[s["id"]]
             shared = len(rc & rs) / min(len(rc), len(rs)) if rc and rs else 0.0
             return sim >= self.p.dup_cosine or (sim >= self.p.dup_cosine_named and shared >= 0.5)
+
         out, used = [], set()
         for c in chosen:
             best = c
             if c["id"] in index:
                 sims = vecs @ vecs[index[c["id"]]]
                 for s, sim in zip(pool, sims):
-                    if (s["doc_id"] != c["doc_id"] and repeats(s, c, sim) and s["score"] >= c["score"] * self.p.dup_score_ratio
-                            and date(s) < date(best)):
+                    if (
+                        s["doc_id"] != c["doc_id"]
+                        and repeats(s, c, sim)
+                        and s["score"] >= c["score"] * self.p.dup_score_ratio
+                        and date(s) < date(best)
+                    ):
                         best = s
             if best["id"] in used:
                 best = c

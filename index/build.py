@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -73,20 +73,45 @@ class Layout:
 
     def rows(self) -> dict[str, Iterator[dict]]:
         """The rows of the tables documents, chunks, sentences and terms, as store.write_build_files takes them."""
-        return {"documents": self._documents(), "chunks": self._chunks(), "sentences": self._sentences(),
-                "terms": ({"term": t, "df": n} for t, n in self.df.items())}
+        return {
+            "documents": self._documents(),
+            "chunks": self._chunks(),
+            "sentences": self._sentences(),
+            "terms": ({"term": t, "df": n} for t, n in self.df.items()),
+        }
 
     def _documents(self) -> Iterator[dict]:
         for doc_id, d, n_chunks, n_sentences in self.documents:
-            yield {"id": doc_id, "path": d.path, "title": d.title, "url": d.url, "date": d.date, "kind": d.kind,
-                   "hash": d.content_hash, "text": d.text, "pages": json.dumps(d.pages), "meta": json.dumps(d.meta),
-                   "n_chunks": n_chunks, "n_sentences": n_sentences}
+            yield {
+                "id": doc_id,
+                "path": d.path,
+                "title": d.title,
+                "url": d.url,
+                "date": d.date,
+                "kind": d.kind,
+                "hash": d.content_hash,
+                "text": d.text,
+                "pages": json.dumps(d.pages),
+                "meta": json.dumps(d.meta),
+                "n_chunks": n_chunks,
+                "n_sentences": n_sentences,
+            }
 
     def _chunks(self) -> Iterator[dict]:
         for cid, (pos, o, start, end, heading, first, last) in enumerate(self.chunks, start=1):
             doc_id, d = self.documents[pos][:2]
-            yield {"id": cid, "doc_id": doc_id, "ord": o, "start": start, "end": end, "heading": heading,
-                   "title": d.title, "text": d.text[start:end], "first_sent": first, "last_sent": last}
+            yield {
+                "id": cid,
+                "doc_id": doc_id,
+                "ord": o,
+                "start": start,
+                "end": end,
+                "heading": heading,
+                "title": d.title,
+                "text": d.text[start:end],
+                "first_sent": first,
+                "last_sent": last,
+            }
 
     def _sentences(self) -> Iterator[dict]:
         for sid, (pos, o, start, end) in enumerate(self.sentences, start=1):
@@ -116,34 +141,54 @@ def lay_out(docs: list[Document], previous: PreviousIds | None = None) -> Layout
         for i, c in enumerate(chunks):
             if old is not None:
                 lay.reused_chunks[len(lay.chunks)] = old[0][i]
-            lay.df.update(term_set(doc.title + " " + c.heading + " " + doc.text[c.start:c.end]))
-            lay.chunks.append((pos, i, c.start, c.end, c.heading, sent_base + c.first_sentence + 1,
-                               sent_base + c.last_sentence + 1))
+            lay.df.update(term_set(doc.title + " " + c.heading + " " + doc.text[c.start : c.end]))
+            lay.chunks.append(
+                (pos, i, c.start, c.end, c.heading, sent_base + c.first_sentence + 1, sent_base + c.last_sentence + 1)
+            )
     return lay
 
 
-def manifest(build_id: str, model: str, dim: int, index_type: str, sources, layout: Layout,
-             hashes: bool = True) -> dict:
+def manifest(
+    build_id: str, model: str, dim: int, index_type: str, sources, layout: Layout, hashes: bool = True
+) -> dict:
     """A new build's manifest (the store adds its files' checksums). `hashes` adds each document's content
     hash by path; the large-index benchmark leaves that out."""
-    m = {"format": FORMAT_VERSION, "build_id": build_id,
-         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-         "model": model, "dim": dim, "chunker": CHUNKER_VERSION, "loader": LOADER_VERSION,
-         "index_type": index_type, "ef_search": HNSW_EF_SEARCH, "sources": list(sources), "counts": layout.counts()}
+    m = {
+        "format": FORMAT_VERSION,
+        "build_id": build_id,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": model,
+        "dim": dim,
+        "chunker": CHUNKER_VERSION,
+        "loader": LOADER_VERSION,
+        "index_type": index_type,
+        "ef_search": HNSW_EF_SEARCH,
+        "sources": list(sources),
+        "counts": layout.counts(),
+    }
     if hashes:
         m["documents"] = {d.path: d.content_hash for _, d, _, _ in layout.documents}
     return m
 
 
-def write_build(store: IndexStore, layout: Layout, chunk_vecs: np.ndarray, sent_vecs: np.ndarray, model: str,
-                sources, index_kind: str | None = None, hashes: bool = True) -> str:
+def write_build(
+    store: IndexStore,
+    layout: Layout,
+    chunk_vecs: np.ndarray,
+    sent_vecs: np.ndarray,
+    model: str,
+    sources,
+    index_kind: str | None = None,
+    hashes: bool = True,
+) -> str:
     """Write `layout`'s rows and the vectors as a new build and switch to it (call under the build lock);
     returns its id. A failed build's folder is removed."""
     build_id, tmp = store.new_build_dir()
     try:
         # document-level BM25 serves indexes up to FULL_SCAN_MAX chunks (search.py)
-        kind = write_build_files(tmp, layout.rows(), chunk_vecs, sent_vecs, index_kind,
-                                 document_fts=len(layout.chunks) <= FULL_SCAN_MAX)
+        kind = write_build_files(
+            tmp, layout.rows(), chunk_vecs, sent_vecs, index_kind, document_fts=len(layout.chunks) <= FULL_SCAN_MAX
+        )
         store.commit(build_id, tmp, manifest(build_id, model, int(chunk_vecs.shape[1]), kind, sources, layout, hashes))
     except BuildError:
         store.discard(build_id)
@@ -178,9 +223,16 @@ def _stack(n: int, parts: list[tuple[list[int], np.ndarray]], dim: int) -> np.nd
     return out
 
 
-def build_index(settings: Settings, encoder=None, full: bool = False, progress: bool = False,
-                lock_wait: float = 0.0, index_kind: str | None = None, documents: list[Document] | None = None,
-                sentence_vectors: bool = True) -> BuildSummary:
+def build_index(
+    settings: Settings,
+    encoder=None,
+    full: bool = False,
+    progress: bool = False,
+    lock_wait: float = 0.0,
+    index_kind: str | None = None,
+    documents: list[Document] | None = None,
+    sentence_vectors: bool = True,
+) -> BuildSummary:
     """Load, chunk, embed what changed, write a new build and switch to it. Returns a summary.
 
     `documents` replaces loading from the source folders (benchmarks pass their corpus this way);
@@ -259,6 +311,7 @@ def build_index(settings: Settings, encoder=None, full: bool = False, progress: 
 
 def _previous_ids(prev: Build, prev_docs: dict[str, dict], reuse: set[str]) -> PreviousIds:
     """lay_out's hook: the ids an unchanged document (its path in `reuse`) had in `prev`."""
+
     def ids(doc: Document) -> tuple[list[int], list[int]] | None:
         if doc.path not in reuse:
             return None

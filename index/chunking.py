@@ -12,10 +12,66 @@ LIST_MARK = re.compile(r"^(?:[-*+•]|\d{1,3}[.)]|>)[ \t]+")
 # a capital, digit, quote or bracket.
 BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*(\s+)(?=[\"'“‘(\[]?[A-Z0-9])")
 ABBREV = {
-    "u.s", "e.o", "mr", "mrs", "ms", "dr", "no", "nos", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
-    "sep", "sept", "oct", "nov", "dec", "inc", "ltd", "co", "corp", "st", "vs", "e.g", "i.e", "a.k.a",
-    "u.n", "u.k", "d.c", "f.k.a", "n.k.a", "f/k/a", "a/k/a", "jr", "sr", "gen", "col", "lt", "sgt", "rep", "sen", "gov", "dept", "fig",
-    "approx", "est", "etc", "al", "p", "pp", "vol", "art", "sec", "para", "u.s.c", "r.o.k", "d.p.r.k",
+    "u.s",
+    "e.o",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "no",
+    "nos",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "st",
+    "vs",
+    "e.g",
+    "i.e",
+    "a.k.a",
+    "u.n",
+    "u.k",
+    "d.c",
+    "f.k.a",
+    "n.k.a",
+    "f/k/a",
+    "a/k/a",
+    "jr",
+    "sr",
+    "gen",
+    "col",
+    "lt",
+    "sgt",
+    "rep",
+    "sen",
+    "gov",
+    "dept",
+    "fig",
+    "approx",
+    "est",
+    "etc",
+    "al",
+    "p",
+    "pp",
+    "vol",
+    "art",
+    "sec",
+    "para",
+    "u.s.c",
+    "r.o.k",
+    "d.p.r.k",
 }
 MAX_SENTENCE = 900
 TARGET_WORDS = 180
@@ -42,7 +98,7 @@ def _split_long(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Break an over-long sentence at '; ' or ', ' so quotes stay readable."""
     out = []
     while end - start > MAX_SENTENCE:
-        window = text[start:start + MAX_SENTENCE]
+        window = text[start : start + MAX_SENTENCE]
         cut = window.rfind("; ")  # not ". ": inside an over-long sentence that is usually an abbreviation
         if cut < MAX_SENTENCE // 3:
             cut = window.rfind(", ")
@@ -88,6 +144,7 @@ def segment(text: str) -> list[tuple[str, object]]:
     blocks = []
     pos = 0
     para_start = None
+    prev_end = 0  # set with para_start: the end of the paragraph's last line
     for line in text.splitlines(keepends=True):
         line_start, line_end = pos, pos + len(line.rstrip("\r\n"))
         pos += len(line)
@@ -133,7 +190,6 @@ def chunk_document(text: str) -> tuple[list[Sentence], list[Chunk]]:
     """Sentences and chunks of a document; every span indexes `text` directly."""
     sentences: list[Sentence] = []
     sent_heading: list[str] = []
-    sent_block: list[int] = []
     path: list[tuple[int, str]] = []
     heading_breaks: set[int] = set()
     for kind, value in segment(text):
@@ -148,7 +204,7 @@ def chunk_document(text: str) -> tuple[list[Sentence], list[Chunk]]:
             sentences.append(Sentence(s, e))
             sent_heading.append(" > ".join(t for _, t in path))
     chunks: list[Chunk] = []
-    words = [len(text[s.start:s.end].split()) for s in sentences]
+    words = [len(text[s.start : s.end].split()) for s in sentences]
     i = 0
     n = len(sentences)
     while i < n:

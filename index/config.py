@@ -105,14 +105,16 @@ def load_into(
         values |= {name: _coerce(data[name], hints[name]) for name in names if name in data}
         if "root" not in data:
             values["root"] = Path(path).resolve().parent
-    values |= {name: _coerce(env[ENV_PREFIX + name.upper()], hints[name]) for name in names
-               if ENV_PREFIX + name.upper() in env}
+    values |= {
+        name: _coerce(env[ENV_PREFIX + name.upper()], hints[name]) for name in names if ENV_PREFIX + name.upper() in env
+    }
     values |= {name: _coerce(env[var], hints[name]) for var, name in (aliases or {}).items() if env.get(var)}
     values |= dict(overrides or {})
     return replace(base, **values)
 
 
-def load_settings(config_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
-                  **overrides) -> Settings:
+def load_settings(
+    config_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None, **overrides
+) -> Settings:
     """The engine's settings, read as `load_into` says."""
     return load_into(Settings, config_file, env, overrides=overrides)

@@ -101,8 +101,9 @@ class Content:
         """How many chunks contain each (stemmed) term."""
         missing = [t for t in terms if t not in self._df]
         if missing:
-            found = dict(self.db.execute(f"select term, df from terms where term in ({_marks(missing)})",
-                                         missing).fetchall())
+            found = dict(
+                self.db.execute(f"select term, df from terms where term in ({_marks(missing)})", missing).fetchall()
+            )
             if len(self._df) > DF_CACHE_MAX:
                 self._df.clear()
             for t in missing:
@@ -112,8 +113,9 @@ class Content:
     # ---- chunks and sentences ------------------------------------------------------------
     def chunk_rows(self, ids: list[int]) -> dict[int, dict]:
         """id -> (id, doc_id, first_sent, last_sent, heading) of the chunks `ids`."""
-        rows = self.query(f"select id, doc_id, first_sent, last_sent, heading from chunks where id in ({_marks(ids)})",
-                          ids)
+        rows = self.query(
+            f"select id, doc_id, first_sent, last_sent, heading from chunks where id in ({_marks(ids)})", ids
+        )
         return {r["id"]: r for r in rows}
 
     def chunk_docs(self, ids: list[int]) -> dict[int, int]:
@@ -135,8 +137,10 @@ class Content:
 
     def neighbours(self, doc_id: int, ord: int, radius: int) -> list[tuple[int, int]]:
         """(start, end) of a document's sentences from ord - radius to ord + radius, those that exist."""
-        rows = self.db.execute("select start, end from sentences where doc_id = ? and ord between ? and ?",
-                               (doc_id, ord - radius, ord + radius)).fetchall()
+        rows = self.db.execute(
+            "select start, end from sentences where doc_id = ? and ord between ? and ?",
+            (doc_id, ord - radius, ord + radius),
+        ).fetchall()
         return [(r[0], r[1]) for r in rows]
 
     def sentence_at(self, doc_id: int, ord: int) -> tuple[int, int] | None:
@@ -151,21 +155,26 @@ class Content:
             return []
         rows = self.db.execute(
             f"select rowid, bm25(chunks_fts, {BM25_WEIGHTS}) as s from chunks_fts where chunks_fts match ? "
-            "order by s limit ?", (match, k)).fetchall()
+            "order by s limit ?",
+            (match, k),
+        ).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     def keyword_scores(self, match: str, among: set[int]) -> dict[int, float]:
         """The BM25 of every chunk of `among` that matches `match` (safe FTS5): one pass over all matches."""
-        rows = self.db.execute(f"select rowid, bm25(chunks_fts, {BM25_WEIGHTS}) from chunks_fts "
-                               "where chunks_fts match ?", (match,)).fetchall()
+        rows = self.db.execute(
+            f"select rowid, bm25(chunks_fts, {BM25_WEIGHTS}) from chunks_fts where chunks_fts match ?", (match,)
+        ).fetchall()
         return {int(r[0]): -float(r[1]) for r in rows if r[0] in among}
 
     def doc_keyword_scores(self, match: str) -> dict[int, float]:
         """FTS5 BM25 of whole documents (title, text) for every document matching `match` (safe FTS5)."""
         if not match or not self.has_doc_fts:
             return {}
-        rows = self.db.execute(f"select rowid, bm25(documents_fts, {DOC_BM25_WEIGHTS}) from documents_fts "
-                               "where documents_fts match ?", (match,)).fetchall()
+        rows = self.db.execute(
+            f"select rowid, bm25(documents_fts, {DOC_BM25_WEIGHTS}) from documents_fts where documents_fts match ?",
+            (match,),
+        ).fetchall()
         return {int(r[0]): -float(r[1]) for r in rows}
 
 
@@ -191,11 +200,13 @@ def write_content(folder: Path, rows: dict, document_fts: bool = False) -> None:
     db.table("chunks").create_index(["doc_id"])
     db.table("sentences").create_index(["doc_id"])
     db.table("documents").create_index(["path"], unique=True)
-    db.table("chunks").enable_fts(["text", "heading", "title"], fts_version="FTS5", tokenize=FTS_TOKENIZER,
-                                  create_triggers=False)
+    db.table("chunks").enable_fts(
+        ["text", "heading", "title"], fts_version="FTS5", tokenize=FTS_TOKENIZER, create_triggers=False
+    )
     db.conn.execute("insert into chunks_fts(chunks_fts) values('optimize')")
     if document_fts:  # whole documents too (external content: the text is not stored twice)
-        db.table("documents").enable_fts(["title", "text"], fts_version="FTS5", tokenize=FTS_TOKENIZER,
-                                         create_triggers=False)
+        db.table("documents").enable_fts(
+            ["title", "text"], fts_version="FTS5", tokenize=FTS_TOKENIZER, create_triggers=False
+        )
     db.conn.commit()
     db.conn.close()

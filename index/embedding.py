@@ -41,7 +41,9 @@ def verify_weights(path: Path) -> None:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     if h.hexdigest() != MODEL_SHA256:
-        raise ModelError(f"{path / 'model.safetensors'} has sha256 {h.hexdigest()[:16]}…, expected {MODEL_SHA256[:16]}…")
+        raise ModelError(
+            f"{path / 'model.safetensors'} has sha256 {h.hexdigest()[:16]}…, expected {MODEL_SHA256[:16]}…"
+        )
 
 
 class TorchBert:
@@ -56,7 +58,11 @@ class TorchBert:
         from tokenizers import Tokenizer
 
         cfg = json.loads((path / "config.json").read_text())
-        if cfg.get("model_type") != "bert" or cfg.get("hidden_act") != "gelu" or cfg.get("position_embedding_type", "absolute") != "absolute":
+        if (
+            cfg.get("model_type") != "bert"
+            or cfg.get("hidden_act") != "gelu"
+            or cfg.get("position_embedding_type", "absolute") != "absolute"
+        ):
             raise ModelError("not a plain BERT model")
         st_cfg = path / "sentence_bert_config.json"
         if st_cfg.is_file():
@@ -74,7 +80,9 @@ class TorchBert:
         self.torch = torch
 
     def _ln(self, x, name):
-        return self.torch.nn.functional.layer_norm(x, (self.dim,), self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
+        return self.torch.nn.functional.layer_norm(
+            x, (self.dim,), self.w[name + ".weight"], self.w[name + ".bias"], self.eps
+        )
 
     def _lin(self, x, name):
         return self.torch.nn.functional.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
@@ -87,19 +95,29 @@ class TorchBert:
         mask = torch.zeros((n, length), dtype=torch.bool)
         types = torch.zeros((n, length), dtype=torch.long)
         for i, e in enumerate(encs):
-            ids[i, :len(e.ids)] = torch.tensor(e.ids)
-            types[i, :len(e.ids)] = torch.tensor(e.type_ids)
-            mask[i, :len(e.ids)] = True
+            ids[i, : len(e.ids)] = torch.tensor(e.ids)
+            types[i, : len(e.ids)] = torch.tensor(e.type_ids)
+            mask[i, : len(e.ids)] = True
         h, dh = self.heads, self.dim // self.heads
         with torch.inference_mode():
-            x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length] \
+            x = (
+                w["embeddings.word_embeddings.weight"][ids]
+                + w["embeddings.position_embeddings.weight"][:length]
                 + w["embeddings.token_type_embeddings.weight"][types]
+            )
             x = self._ln(x, "embeddings.LayerNorm")
             attn_mask = mask[:, None, None, :]
             for i in range(self.layers):
                 p = f"encoder.layer.{i}."
-                q, k, v = (self._lin(x, p + "attention.self." + t).view(n, length, h, dh).transpose(1, 2) for t in ("query", "key", "value"))
-                ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask).transpose(1, 2).reshape(n, length, self.dim)
+                q, k, v = (
+                    self._lin(x, p + "attention.self." + t).view(n, length, h, dh).transpose(1, 2)
+                    for t in ("query", "key", "value")
+                )
+                ctx = (
+                    F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+                    .transpose(1, 2)
+                    .reshape(n, length, self.dim)
+                )
                 x = self._ln(self._lin(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
                 inter = F.gelu(self._lin(x, p + "intermediate.dense"))
                 x = self._ln(self._lin(inter, p + "output.dense") + x, p + "output.LayerNorm")
@@ -155,7 +173,11 @@ class Encoder:
 
                     self.backend = "sentence-transformers"
                     model = SentenceTransformer(str(path), device="cpu")
-                    self.dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
+                    self.dim = (
+                        model.get_embedding_dimension()
+                        if hasattr(model, "get_embedding_dimension")
+                        else model.get_sentence_embedding_dimension()
+                    )
                 else:
                     self.dim = model.dim
                 self._model = model
@@ -172,7 +194,7 @@ class Encoder:
             out = []
             with tqdm(total=len(texts), desc=desc, unit="text") as bar:
                 for i in range(0, len(texts), self.batch_size * 8):
-                    part = texts[i:i + self.batch_size * 8]
+                    part = texts[i : i + self.batch_size * 8]
                     out.append(self._encode(model, part))
                     bar.update(len(part))
             return np.vstack(out)
@@ -186,11 +208,12 @@ class Encoder:
             order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
             out = np.zeros((len(texts), self.dim), dtype=np.float32)
             for i in range(0, len(order), self.batch_size):
-                idx = order[i:i + self.batch_size]
+                idx = order[i : i + self.batch_size]
                 out[idx] = model.encode([texts[j] for j in idx])
             return out
-        vecs = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False)
+        vecs = model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 

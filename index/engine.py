@@ -41,8 +41,10 @@ def check_question(question: str, max_chars: int = 1000) -> str:
     if len(cleaned) > max_chars:
         raise QuestionError(f"The question is {len(cleaned)} characters long; please keep it under {max_chars}.")
     if not content_terms(cleaned):
-        raise QuestionError("That question has no words to search for. Try naming what you want to know, "
-                            "for example: which banks were sanctioned?")
+        raise QuestionError(
+            "That question has no words to search for. Try naming what you want to know, "
+            "for example: which banks were sanctioned?"
+        )
     return cleaned
 
 
@@ -58,8 +60,11 @@ class Engine:
         self._users: dict[Build, int] = {}  # builds in use by asks (sources, info): closed when retired and unused
         self._lock = threading.RLock()  # guards _build, _stamp and _users
         self._swap_lock = threading.Lock()  # one thread at a time opens a new build
-        self.answerer = Answerer(max_quotes=self.settings.max_quotes, max_list_quotes=self.settings.max_list_quotes,
-                                 calibration=load_calibration(self.calibration_path))
+        self.answerer = Answerer(
+            max_quotes=self.settings.max_quotes,
+            max_list_quotes=self.settings.max_list_quotes,
+            calibration=load_calibration(self.calibration_path),
+        )
         self.activity = ActivityLog(self.settings.index_path / "activity.sqlite")
         self._qcache: dict[str, np.ndarray] = {}
 
@@ -106,8 +111,12 @@ class Engine:
                     return self._serve(serving, stamp)
                 new = self._open()
             except IndexUnavailableError as exc:
-                log.warning("CURRENT changed, but staying on build %s: %s%s", serving.build_id, exc,
-                            f" ({exc.hint})" if exc.hint else "")
+                log.warning(
+                    "CURRENT changed, but staying on build %s: %s%s",
+                    serving.build_id,
+                    exc,
+                    f" ({exc.hint})" if exc.hint else "",
+                )
                 return self._serve(serving, stamp)
             log.info("switched to build %s (CURRENT changed; was %s)", new.build_id, serving.build_id)
             return self._serve(new, stamp)
@@ -215,11 +224,21 @@ class Engine:
         with self._using() as b:
             docs = sorted(b.documents.values(), key=lambda d: (d["date"] or "", d["path"]), reverse=True)
         f = filter.lower().strip()
-        return [{"path": d["path"], "title": d["title"], "url": d["url"], "date": d["date"]} for d in docs
-                if not f or f in (d["title"] or "").lower() or f in d["path"].lower()]
+        return [
+            {"path": d["path"], "title": d["title"], "url": d["url"], "date": d["date"]}
+            for d in docs
+            if not f or f in (d["title"] or "").lower() or f in d["path"].lower()
+        ]
 
     def info(self) -> dict:
         with self._using() as b:
             c = b.manifest["counts"]
-        return {"documents": c["documents"], "chunks": c["chunks"], "sentences": c["sentences"], "build_id": b.build_id,
-                "built_at": b.built_at, "index_type": b.manifest.get("index_type"), "model": b.manifest.get("model")}
+        return {
+            "documents": c["documents"],
+            "chunks": c["chunks"],
+            "sentences": c["sentences"],
+            "build_id": b.build_id,
+            "built_at": b.built_at,
+            "index_type": b.manifest.get("index_type"),
+            "model": b.manifest.get("model"),
+        }

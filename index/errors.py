@@ -62,4 +62,6 @@ class IndexChangingError(IndexUnavailableError):
 class ActivityError(QabotError):
     """The activity log (questions, votes) cannot be opened or written."""
 
-    hint = "check that the index folder is writable and activity.sqlite is a SQLite file (move it aside to start afresh)"
+    hint = (
+        "check that the index folder is writable and activity.sqlite is a SQLite file (move it aside to start afresh)"
+    )

@@ -72,12 +72,17 @@ def load_markdown(raw: str, name: str) -> dict:
             raise SkipDocument(f"has malformed front matter ({first})") from None
         if not isinstance(meta, dict):
             raise SkipDocument("has front matter that is not a key: value mapping")
-        body = raw[m.end():]
+        body = raw[m.end() :]
     if not body.strip():
         raise SkipDocument("has no text after its front matter")
     title = _str(meta.get("title")) or _first_heading(body) or name
-    return {"text": body, "title": title, "url": _str(meta.get("url")), "date": _str(meta.get("date")),
-            "meta": {k: _str(v) for k, v in meta.items() if k not in {"title", "url", "date"}}}
+    return {
+        "text": body,
+        "title": title,
+        "url": _str(meta.get("url")),
+        "date": _str(meta.get("date")),
+        "meta": {k: _str(v) for k, v in meta.items() if k not in {"title", "url", "date"}},
+    }
 
 
 def load_text(raw: str, name: str) -> dict:
@@ -101,10 +106,41 @@ def load_text(raw: str, name: str) -> dict:
 
 
 class _HTMLText(HTMLParser):
-    SKIP = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "template", "svg", "iframe",
-            "button", "select"}
-    BLOCK = {"p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr", "br", "blockquote", "pre",
-             "dd", "dt", "figcaption", "td", "th"}
+    SKIP = {
+        "script",
+        "style",
+        "nav",
+        "header",
+        "footer",
+        "aside",
+        "noscript",
+        "form",
+        "template",
+        "svg",
+        "iframe",
+        "button",
+        "select",
+    }
+    BLOCK = {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "li",
+        "ul",
+        "ol",
+        "table",
+        "tr",
+        "br",
+        "blockquote",
+        "pre",
+        "dd",
+        "dt",
+        "figcaption",
+        "td",
+        "th",
+    }
     HEAD = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
     VOID = {"br", "img", "meta", "link", "input", "hr", "area", "base", "col", "embed", "source", "track", "wbr"}
 
@@ -168,7 +204,7 @@ class _HTMLText(HTMLParser):
                 self._flush()
             if self.main_depth is not None and len(self.stack) < self.main_depth and self.main_blocks is None:
                 self._flush()
-                self.main_blocks = self.blocks[self.main_start:]
+                self.main_blocks = self.blocks[self.main_start :]
             if t == tag:
                 break
 
@@ -200,8 +236,9 @@ def load_html(raw: str, name: str) -> dict:
 def load_pdf(data: bytes, name: str) -> dict:
     """Text per page; `pages` records where each page starts so links can carry #page=N."""
     try:
-        from pypdf import PdfReader
         import io
+
+        from pypdf import PdfReader
 
         reader = PdfReader(io.BytesIO(data))
         parts, pages, offset = [], [], 0
@@ -256,8 +293,9 @@ def _standalone(path: Path) -> SourceFile:
     """A file loaded on its own, not listed from a source folder: the caller chose it, so a symlink
     in its last component is resolved once, here; the read itself still follows no link."""
     target = path.resolve() if path.is_symlink() else path.parent.resolve() / path.name
-    return SourceFile(path=path, folder=path.parent.resolve(), rel=path.name, read_root=target.parent,
-                      parts=(target.name,))
+    return SourceFile(
+        path=path, folder=path.parent.resolve(), rel=path.name, read_root=target.parent, parts=(target.name,)
+    )
 
 
 def _raced(dir_fd: int, name: str, what: str) -> SkipDocument | None:
@@ -300,7 +338,7 @@ def _open_listed(src: SourceFile) -> int:
             try:
                 nxt = os.open(name, _OPEN_FILE if last else _OPEN_DIR, dir_fd=fd)
             except OSError:
-                what = "" if last else f"its folder {'/'.join(src.parts[:i + 1])} "
+                what = "" if last else f"its folder {'/'.join(src.parts[: i + 1])} "
                 raced = _raced(fd, name, what)
                 if raced is not None:
                     raise raced from None
@@ -370,8 +408,17 @@ def load_file(path: Path, root: Path, base_url: str = "", listed: SourceFile | N
     if not url and base_url:
         url = base_url.rstrip("/") + "/" + quote(link_path(src, root))
     digest = hashlib.sha256(LOADER_VERSION.encode() + b"\0" + data).hexdigest()
-    return Document(path=rel, title=fields["title"], text=fields["text"], url=url, date=fields.get("date"),
-                    kind=kind, pages=fields.get("pages", []), meta=fields.get("meta", {}), content_hash=digest)
+    return Document(
+        path=rel,
+        title=fields["title"],
+        text=fields["text"],
+        url=url,
+        date=fields.get("date"),
+        kind=kind,
+        pages=fields.get("pages", []),
+        meta=fields.get("meta", {}),
+        content_hash=digest,
+    )
 
 
 def list_source_files(folders: list[Path]) -> tuple[list[SourceFile], list[str]]:
@@ -414,8 +461,16 @@ def list_source_files(folders: list[Path]) -> tuple[list[SourceFile], list[str]]
                     read_root, parts = inside, target.relative_to(inside).parts
                 if not p.is_file():
                     continue
-                files.append(SourceFile(path=p, folder=resolved, rel=rel, read_root=read_root, parts=parts,
-                                        root_id=root_ids.get(read_root)))
+                files.append(
+                    SourceFile(
+                        path=p,
+                        folder=resolved,
+                        rel=rel,
+                        read_root=read_root,
+                        parts=parts,
+                        root_id=root_ids.get(read_root),
+                    )
+                )
     return files, warnings
 
 

@@ -60,7 +60,8 @@ class Hit:
 @dataclass(frozen=True)
 class SearchParams:
     depth: int = 100  # candidates taken from each retriever
-    fusion: str = "convex"  # "convex" (exact scores of the union, normalised), "weighted" (same, min-max of the lists only) or "rrf"
+    # "convex" (exact scores of the union, normalised), "weighted" (same, min-max of the lists only) or "rrf"
+    fusion: str = "convex"
     rrf_k: int = 60
     dense_weight: float = 0.6
     bm25_weight: float = 0.4
@@ -97,9 +98,14 @@ def _column(ids: list[int], ranked: list[tuple[int, float]], exact: dict[int, fl
     return np.array([listed.get(c, lo) for c in ids])
 
 
-def fuse(dense: list[tuple[int, float]], bm25: list[tuple[int, float]], p: SearchParams,
-         exact_dense: dict[int, float] | None = None, exact_bm25: dict[int, float] | None = None,
-         doc_bm25: dict[int, float] | None = None) -> list[Hit]:
+def fuse(
+    dense: list[tuple[int, float]],
+    bm25: list[tuple[int, float]],
+    p: SearchParams,
+    exact_dense: dict[int, float] | None = None,
+    exact_bm25: dict[int, float] | None = None,
+    doc_bm25: dict[int, float] | None = None,
+) -> list[Hit]:
     """Combine the two rankings into one list of hits, best first.
 
     `exact_dense` / `exact_bm25` give each retriever's score for every candidate of the union
@@ -110,7 +116,7 @@ def fuse(dense: list[tuple[int, float]], bm25: list[tuple[int, float]], p: Searc
     hits: dict[int, Hit] = {}
     for rank, (cid, s) in enumerate(dense):
         hits[cid] = Hit(cid, 0.0, dense=s, dense_rank=rank)
-    for rank, (cid, s) in enumerate(bm25):
+    for rank, (cid, _) in enumerate(bm25):
         hits.setdefault(cid, Hit(cid, 0.0)).bm25_rank = rank
     if not hits:
         return []
@@ -142,8 +148,14 @@ def fuse(dense: list[tuple[int, float]], bm25: list[tuple[int, float]], p: Searc
                 s += p.bm25_weight / (p.rrf_k + h.bm25_rank + 1)
             h.score = s
     # ties (equal scores) keep a stable order: dense rank, then BM25 rank
-    return sorted(hits.values(), key=lambda h: (-h.score, h.dense_rank if h.dense_rank is not None else 1 << 30,
-                                                h.bm25_rank if h.bm25_rank is not None else 1 << 30))
+    return sorted(
+        hits.values(),
+        key=lambda h: (
+            -h.score,
+            h.dense_rank if h.dense_rank is not None else 1 << 30,
+            h.bm25_rank if h.bm25_rank is not None else 1 << 30,
+        ),
+    )
 
 
 def diversify(hits: list[Hit], doc_of: dict[int, int], per_doc: int, top: int) -> list[Hit]:
@@ -159,8 +171,9 @@ def diversify(hits: list[Hit], doc_of: dict[int, int], per_doc: int, top: int) -
     return head + tail
 
 
-def exact_scores(build: Build, qvec: np.ndarray, match: str,
-                 ids: list[int]) -> tuple[dict[int, float], dict[int, float]]:
+def exact_scores(
+    build: Build, qvec: np.ndarray, match: str, ids: list[int]
+) -> tuple[dict[int, float], dict[int, float]]:
     """Cosine (stored chunk vectors) and BM25 (one FTS5 pass over the matches) for every candidate.
 
     A candidate that matches no query term has no BM25 score and is left out of the second dict.
@@ -183,8 +196,14 @@ def doc_level_bm25(build: Build, match: str, doc_of: dict[int, int]) -> dict[int
     return {c: bm[d] for c, d in doc_of.items() if d in bm}
 
 
-def search(build: Build, question: str, qvec: np.ndarray | None, p: SearchParams = SearchParams(),
-           mode: str = "hybrid", k: int = 20) -> list[Hit]:
+def search(
+    build: Build,
+    question: str,
+    qvec: np.ndarray | None,
+    p: SearchParams = SearchParams(),
+    mode: str = "hybrid",
+    k: int = 20,
+) -> list[Hit]:
     """Top chunks for a question. mode: "hybrid", "dense" or "bm25"."""
     match = keyword_query(build, question) if mode in ("hybrid", "bm25") else ""
     doc_of: dict[int, int] = {}  # chunk id -> document id, read once

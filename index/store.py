@@ -38,14 +38,21 @@ import time
 import uuid
 import weakref
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from .content import DB_FILE, Content, write_content
-from .errors import (BuildError, BuildLockedError, CorruptIndexError, IndexChangingError, IndexMismatchError,
-                     IndexUnavailableError, UnsafeIndexDirError)
+from .errors import (
+    BuildError,
+    BuildLockedError,
+    CorruptIndexError,
+    IndexChangingError,
+    IndexMismatchError,
+    IndexUnavailableError,
+    UnsafeIndexDirError,
+)
 from .vectors import VECTOR_FILES, Vectors, write_vectors
 
 log = logging.getLogger(__name__)
@@ -296,7 +303,7 @@ class IndexStore:
         A build that vanishes or fails while the pointer moves on was replaced by another process's
         `qabot index`, not damaged: the pointer is read again (OPEN_ATTEMPTS in all). Only a failure of
         the build the pointer still names is reported as corruption."""
-        for attempt in range(OPEN_ATTEMPTS):
+        for _ in range(OPEN_ATTEMPTS):
             ptr = self.pointer()
             if ptr is None:
                 raise IndexUnavailableError(f"{self.path} has no index yet")
@@ -309,13 +316,17 @@ class IndexStore:
                     moved = False
                 if not moved:
                     raise
-                log.info("build %s was replaced while being opened (%s); reading %s again",
-                         ptr[0], exc, self.path / "CURRENT")
-        raise IndexChangingError(f"{self.path / 'CURRENT'} moved to a new build {OPEN_ATTEMPTS} times "
-                                 "while it was being opened")
+                log.info(
+                    "build %s was replaced while being opened (%s); reading %s again",
+                    ptr[0],
+                    exc,
+                    self.path / "CURRENT",
+                )
+        raise IndexChangingError(
+            f"{self.path / 'CURRENT'} moved to a new build {OPEN_ATTEMPTS} times while it was being opened"
+        )
 
-    def _open(self, build_id: str, manifest_sha: str, model_name: str | None, dim: int | None,
-              verify: bool) -> Build:
+    def _open(self, build_id: str, manifest_sha: str, model_name: str | None, dim: int | None, verify: bool) -> Build:
         try:
             lease = ReaderLease.take(self.builds / build_id)
         except BuildGone as gone:
@@ -328,7 +339,8 @@ class IndexStore:
             if model_name and (manifest.get("model") != model_name or (dim and manifest.get("dim") != dim)):
                 raise IndexMismatchError(
                     f"the index was built with {manifest.get('model')} ({manifest.get('dim')} dims), "
-                    f"but the model in use is {model_name} ({dim} dims)")
+                    f"but the model in use is {model_name} ({dim} dims)"
+                )
             if verify:
                 self.verify(bdir, manifest)
             return Build(bdir, manifest, lease)
@@ -380,7 +392,7 @@ class IndexStore:
             finally:
                 os.close(fd)
         # ids sort in build order (cleanup relies on it): never at or before the newest existing build
-        stamp = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+        stamp = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
         for n in names:
             try:
                 seen = datetime.strptime(n.split("-")[0], "%Y%m%dT%H%M%S")
@@ -445,7 +457,7 @@ class IndexStore:
             # rename and pointer switch): nobody can be reading it
             orphans = [n for n in finished if current and n > current]
             others = [n for n in finished if n != current and n not in orphans]
-            old = (others[:-(keep - 1)] if keep > 1 else others) if keep else []
+            old = (others[: -(keep - 1)] if keep > 1 else others) if keep else []
             for name in unfinished:
                 if self._remove(fd, name, leased=False):
                     removed.append(name)
@@ -492,10 +504,13 @@ class IndexStore:
                 f"{self.builds} is a symbolic link (to {os.readlink(self.builds)}); qabot deletes old builds in "
                 "that folder, so it never follows a link there and will not build",
                 f"remove the link (`rm {self.builds}` removes only the link) and run `qabot index --full`, "
-                f"or {elsewhere}")
+                f"or {elsewhere}",
+            )
         if not stat.S_ISDIR(st.st_mode):
-            raise UnsafeIndexDirError(f"{self.builds} is not a folder; qabot keeps its builds there",
-                                      f"move {self.builds} aside, or {elsewhere}")
+            raise UnsafeIndexDirError(
+                f"{self.builds} is not a folder; qabot keeps its builds there",
+                f"move {self.builds} aside, or {elsewhere}",
+            )
         try:
             return os.open(self.builds, _DIR_FLAGS)
         except OSError as exc:  # ELOOP: swapped for a link since the check
@@ -507,8 +522,11 @@ class IndexStore:
         with os.scandir(fd) as it:
             entries = list(it)
         for e in entries:
-            ours = (BUILD_ID.fullmatch(e.name.removeprefix(TMP_PREFIX)) is not None
-                    and e.is_dir(follow_symlinks=False) and _made_by_store(fd, e.name))
+            ours = (
+                BUILD_ID.fullmatch(e.name.removeprefix(TMP_PREFIX)) is not None
+                and e.is_dir(follow_symlinks=False)
+                and _made_by_store(fd, e.name)
+            )
             if not ours:
                 foreign.append(e.name)
             else:
@@ -519,7 +537,8 @@ class IndexStore:
                 f"{self.builds} holds {len(foreign)} entr{'y' if len(foreign) == 1 else 'ies'} qabot did not "
                 f"create ({shown}); qabot deletes old builds in that folder, so it will not build there",
                 f"move {'it' if len(foreign) == 1 else 'them'} out of {self.builds}, "
-                "or set index_dir to a folder of its own")
+                "or set index_dir to a folder of its own",
+            )
         return finished, unfinished
 
     def _remove(self, fd: int, name: str, leased: bool) -> bool:
@@ -582,8 +601,14 @@ def _made_by_store(fd: int, name: str) -> bool:
     return all(regular and n in BUILD_FILES for n, regular in inside.items())
 
 
-def write_build_files(tmp: Path, db_rows: dict, chunk_vecs: np.ndarray, sent_vecs: np.ndarray,
-                      index_kind: str | None = None, document_fts: bool = False) -> str:
+def write_build_files(
+    tmp: Path,
+    db_rows: dict,
+    chunk_vecs: np.ndarray,
+    sent_vecs: np.ndarray,
+    index_kind: str | None = None,
+    document_fts: bool = False,
+) -> str:
     """Write a build's data files into tmp: the content database (content.write_content, which says what
     `document_fts` adds), then the FAISS index and the vector files (vectors.write_vectors). Returns the
     index kind; a failed write is a BuildError saying what could not be written."""

@@ -6,7 +6,8 @@ import re
 from functools import lru_cache
 
 WORD = re.compile(r"[^\W_](?:[\w'’.\-]*[^\W_])?", re.UNICODE)
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above according after again against all also am an and any are as at be because been before being
 below between both but by can could did do does doing done down during each else ever few for from further
 get got had has have having he her here hers herself him himself his how i if in into is it its itself
@@ -16,7 +17,8 @@ themselves then there these they this those through to too under until up upon u
 whatever when where whether which while who whom whose why will with within without would you your yours
 yourself yourselves tell give show find list name named names kind kinds type types one ones many much
 there's what's who's it's that's isn't wasn't aren't weren't didn't doesn't don't
-""".split())
+""".split()
+)
 
 
 def words(text: str) -> list[str]:
@@ -40,7 +42,17 @@ def _strip_suffix(word: str) -> str:
         w = w[:-2]
     if len(w) <= 3 or not w.isalpha():
         return w
-    for suf, rep in (("ies", "y"), ("sses", "ss"), ("ings", ""), ("ing", ""), ("edly", ""), ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
+    for suf, rep in (
+        ("ies", "y"),
+        ("sses", "ss"),
+        ("ings", ""),
+        ("ing", ""),
+        ("edly", ""),
+        ("ed", ""),
+        ("ly", ""),
+        ("es", ""),
+        ("s", ""),
+    ):
         if w.endswith(suf) and len(w) - len(suf) >= 3:
             if suf == "s" and (w.endswith("ss") or w.endswith("us") or w.endswith("is")):
                 continue

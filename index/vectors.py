@@ -63,12 +63,12 @@ def make_faiss_index(vectors: np.ndarray, ids: np.ndarray, kind: str | None = No
         ivf = faiss.IndexIVFPQ(quantizer, dim, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
         ivf.cp.niter = KMEANS_ITER
         rng = np.random.default_rng(TRAIN_SEED)
-        n_train = min(n, max(TRAIN_PER_LIST * nlist, 2 ** nbits * TRAIN_PER_CODE), TRAIN_MAX)
+        n_train = min(n, max(TRAIN_PER_LIST * nlist, 2**nbits * TRAIN_PER_CODE), TRAIN_MAX)
         sample = x[np.sort(rng.choice(n, n_train, replace=False))] if n_train < n else x
         ivf.train(sample)
         ivf.quantizer_trains_alone = 0
         for i in range(0, n, ADD_SLICE):
-            ivf.add_with_ids(x[i:i + ADD_SLICE], ids[i:i + ADD_SLICE])
+            ivf.add_with_ids(x[i : i + ADD_SLICE], ids[i : i + ADD_SLICE])
         ivf.nprobe = int(min(nlist, max(NPROBE_MIN, nlist // NPROBE_SHARE)))  # stored with the index
         ivf.parallel_mode = 0
         return ivf, kind

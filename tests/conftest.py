@@ -80,9 +80,9 @@ def bot_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def bot_engine(bot_root):
-    from botkit import settings_for
-
     from index.engine import Engine
+
+    from botkit import settings_for
 
     return Engine(settings_for(bot_root).engine_settings)
 
@@ -110,6 +110,7 @@ async def world(simcord_env):
     bob, an administrator, a librarian (the reindex role), a keeper (a role configured by id in some
     tests) and a mod (may manage the server, but is no administrator)."""
     import discord
+
     from botkit import REINDEX_ROLE
 
     env = simcord_env

@@ -67,8 +67,10 @@ def context_for(text: str) -> dict:
         "users": {m.group(1): f"user{m.group(1)}" for m in _USERS.finditer(text)},
         "roles": {m.group(1): f"role{m.group(1)}" for m in _ROLES.finditer(text)},
         "channels": {m.group(1): f"channel{m.group(1)}" for m in _CHANNELS.finditer(text)},
-        "emojis": {m.group(3): {"id": m.group(3), "name": m.group(2), "animated": bool(m.group(1))}
-                   for m in _EMOJI.finditer(text)},
+        "emojis": {
+            m.group(3): {"id": m.group(3), "name": m.group(2), "animated": bool(m.group(1))}
+            for m in _EMOJI.finditer(text)
+        },
         "commands": {m.group(2): m.group(1).strip().split(" ", 1)[0] for m in _COMMANDS.finditer(text)},
         "everyone": True,
     }
@@ -124,11 +126,14 @@ def parse(text: str, profile: str = "embed_description") -> Parsed:
 
     collect(blocks)
     references: list[dict] = []
-    _walk(markdown_tokens(text, "message", context=context_for(text)),
-          lambda t: references.append(t) if t["type"] in REFERENCE_TOKENS else None)
+    _walk(
+        markdown_tokens(text, "message", context=context_for(text)),
+        lambda t: references.append(t) if t["type"] in REFERENCE_TOKENS else None,
+    )
     subtext = [ln for ln in text.split("\n") if _SUBTEXT.match(ln)]
-    return Parsed(lines=lines, blocks=seen, references=references, subtext_lines=subtext,
-                  lines_lost=len(raw_lines) - len(lines))
+    return Parsed(
+        lines=lines, blocks=seen, references=references, subtext_lines=subtext, lines_lost=len(raw_lines) - len(lines)
+    )
 
 
 def visible(text: str) -> str:

@@ -59,8 +59,10 @@ def instrument() -> None:
     if os.environ.get("QT_ENCODER") == "hash":
         emb._shared = emb.HashEncoder()
     if os.environ.get("QT_FAIL") == "enospc":
+
         def no_space(*a, **kw):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
         np.save = no_space
 
     orig_cleanup = store.IndexStore.cleanup

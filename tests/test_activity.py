@@ -8,11 +8,10 @@ import sqlite3
 import stat
 
 import pytest
+from test_cli import qabot
 
 from index.activity import KEY_FILE, ActivityLog, redact_mentions
 from index.errors import ActivityError
-
-from test_cli import qabot
 
 USER = 123456789012345678
 
@@ -47,11 +46,14 @@ def test_feedback_stores_the_hmac_never_the_id(tmp_path):
     assert str(USER) not in dump
 
 
-@pytest.mark.parametrize("question, stored", [
-    ("what did <@123456789012345678> say about <@!223456789012345678>?", "what did <@user> say about <@user>?"),
-    ("ask <@&323456789012345678> which banks", "ask <@role> which banks"),
-    ("plain question, no mentions", "plain question, no mentions"),
-])
+@pytest.mark.parametrize(
+    "question, stored",
+    [
+        ("what did <@123456789012345678> say about <@!223456789012345678>?", "what did <@user> say about <@user>?"),
+        ("ask <@&323456789012345678> which banks", "ask <@role> which banks"),
+        ("plain question, no mentions", "plain question, no mentions"),
+    ],
+)
 def test_mentions_in_stored_questions_are_replaced(tmp_path, question, stored):
     log = ActivityLog(tmp_path / "activity.sqlite")
     answer_id = log.log_question(question, None, 1.0)

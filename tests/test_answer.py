@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from conftest import DEV_SET, ROOT, require_shared
-
 from index.answer import is_list_question, text_fragment_link
 from index.errors import QuestionError
 from index.types import Answer
+
+from conftest import DEV_SET, ROOT, require_shared
 
 QUESTION = "Which banks were sanctioned?"
 
@@ -23,7 +23,7 @@ def assert_faithful(engine, answer: Answer):
         assert q.text, q
         assert q.text in (ROOT / q.doc).read_text(encoding="utf-8-sig"), (q.doc, q.text)
         meta = docs[q.doc]
-        assert b.doc_text(meta["id"])[q.start:q.end] == q.text
+        assert b.doc_text(meta["id"])[q.start : q.end] == q.text
         assert q.title == meta["title"] and q.date == meta["date"]
         if meta["url"]:
             assert q.url.startswith(meta["url"]), (q.url, meta["url"])  # never a forged link
@@ -44,7 +44,7 @@ def test_which_banks_were_sanctioned(engine):
 
 def test_every_dev_set_quote_is_verbatim(engine):
     path = require_shared(DEV_SET)
-    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    rows = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
     answered = 0
     for row in rows:
         a = engine.ask(row["question"])
@@ -64,42 +64,48 @@ def test_out_of_corpus_question_abstains(engine):
     assert_faithful(engine, a)
 
 
-@pytest.mark.parametrize("q", [
-    'What did "Lazarus Group steal?',
-    "Which bank* were sanctioned?",
-    "NEAR(Lazarus Bybit) theft?",
-    "what's the Sinbad mixer?",
-    "Lazarus AND OR NOT Kimsuky",
-    "title:Treasury sanctions?",
-    "^Ryujong bank",
-    "((who was indicted",
-    "who was indicted))",
-    "'; drop table chunks; --",
-    'Robert"); DROP TABLE documents;--',
-    "bank OR OR OR",
-    "NEAR NEAR NEAR",
-    "chunks_fts MATCH 'x'",
-    "{Lazarus} [Bybit] <hack>",
-    "Ryujong + Credit - Bank : ?",
-    "a.k.a. KMCTC e.o. 13810",
-    "it-worker laptop-farm 'knoot'",
-])
+@pytest.mark.parametrize(
+    "q",
+    [
+        'What did "Lazarus Group steal?',
+        "Which bank* were sanctioned?",
+        "NEAR(Lazarus Bybit) theft?",
+        "what's the Sinbad mixer?",
+        "Lazarus AND OR NOT Kimsuky",
+        "title:Treasury sanctions?",
+        "^Ryujong bank",
+        "((who was indicted",
+        "who was indicted))",
+        "'; drop table chunks; --",
+        'Robert"); DROP TABLE documents;--',
+        "bank OR OR OR",
+        "NEAR NEAR NEAR",
+        "chunks_fts MATCH 'x'",
+        "{Lazarus} [Bybit] <hack>",
+        "Ryujong + Credit - Bank : ?",
+        "a.k.a. KMCTC e.o. 13810",
+        "it-worker laptop-farm 'knoot'",
+    ],
+)
 def test_fts5_and_sql_syntax_never_raises(engine, q):
     a = engine.ask(q)
     assert isinstance(a, Answer)
     assert_faithful(engine, a)
 
 
-@pytest.mark.parametrize("q, says", [
-    ("", "empty"),
-    ("   \t\n ", "empty"),
-    ("\x00\x01\x02\x1b", "empty"),
-    ("x" * 5000, "under"),
-    ("Which banks? " * 400, "under"),
-    ("what is the", "no words"),
-    ("?!?", "no words"),
-    ("the of and to", "no words"),
-])
+@pytest.mark.parametrize(
+    "q, says",
+    [
+        ("", "empty"),
+        ("   \t\n ", "empty"),
+        ("\x00\x01\x02\x1b", "empty"),
+        ("x" * 5000, "under"),
+        ("Which banks? " * 400, "under"),
+        ("what is the", "no words"),
+        ("?!?", "no words"),
+        ("the of and to", "no words"),
+    ],
+)
 def test_unusable_questions_get_a_helpful_message(engine, q, says):
     with pytest.raises(QuestionError) as ei:
         engine.ask(q)
@@ -122,12 +128,18 @@ def test_list_question_detection():
 
 def test_text_fragment_links():
     assert text_fragment_link(None, "x", "markdown", None) is None
-    assert text_fragment_link("https://a.org/p", "Short sentence here.", "markdown", None) == \
-        "https://a.org/p#:~:text=Short%20sentence%20here."
+    assert (
+        text_fragment_link("https://a.org/p", "Short sentence here.", "markdown", None)
+        == "https://a.org/p#:~:text=Short%20sentence%20here."
+    )
     long = "one two three four five six seven eight nine ten"
-    assert text_fragment_link("https://a.org/p", long, "html", None) == \
-        "https://a.org/p#:~:text=one%20two%20three%20four,seven%20eight%20nine%20ten"
-    assert text_fragment_link("https://a.org/p#sec", "Hi there.", "html", None) == "https://a.org/p#sec:~:text=Hi%20there."
+    assert (
+        text_fragment_link("https://a.org/p", long, "html", None)
+        == "https://a.org/p#:~:text=one%20two%20three%20four,seven%20eight%20nine%20ten"
+    )
+    assert (
+        text_fragment_link("https://a.org/p#sec", "Hi there.", "html", None) == "https://a.org/p#sec:~:text=Hi%20there."
+    )
     assert text_fragment_link("https://a.org/f.pdf#x", "Hi.", "pdf", 3) == "https://a.org/f.pdf#page=3"
 
 
@@ -142,7 +154,9 @@ def test_answer_json_shape(engine):
 def test_both_questions_are_split_in_two_halves():
     from index.answer import question_parts
 
-    a, b = question_parts("Which mixer appears both in the Sinbad press release and in the case about the Atlanta theft?")
+    a, b = question_parts(
+        "Which mixer appears both in the Sinbad press release and in the case about the Atlanta theft?"
+    )
     assert a == "Which mixer appears in the Sinbad press release"
     assert b == "Which mixer appears in the case about the Atlanta theft"
     assert question_parts("Were both banks sanctioned?") is None  # halves too short to search on their own
@@ -159,8 +173,10 @@ def test_names_in_a_sentence_skip_question_words_and_sentence_starts():
 
 def test_a_both_question_quotes_the_name_the_two_documents_share(engine):
     """The answer to "which X is in both A and B" is a name found in one sentence for A and one for B."""
-    q = ("Which mixer is named both in Treasury's Sinbad press release and in the DOJ case about North Korean "
-         "IT workers who stole virtual currency from a blockchain company in Atlanta?")
+    q = (
+        "Which mixer is named both in Treasury's Sinbad press release and in the DOJ case about North Korean "
+        "IT workers who stole virtual currency from a blockchain company in Atlanta?"
+    )
     ans = engine.ask(q)
     assert not ans.abstained
     first, second = ans.quotes[:2]

@@ -47,17 +47,43 @@ def test_metrics_agree_with_pytrec_eval():
     assert ours["ndcg_at_10"] == pytest.approx(sum(r["ndcg_cut_10"] for r in ref.values()) / 3, abs=1e-9)
     assert ours["recall_at_100"] == pytest.approx(sum(r["recall_100"] for r in ref.values()) / 3, abs=1e-9)
     assert sum(recall_at_k(runs[q], qrels[q], 15) for q in qrels) / 3 == pytest.approx(
-        sum(r["recall_15"] for r in ref.values()) / 3, abs=1e-9)
+        sum(r["recall_15"] for r in ref.values()) / 3, abs=1e-9
+    )
     assert 0 < ours["ndcg_at_10"] < 1
 
 
 CORPUS = [
-    {"_id": "d1", "title": "Honey bees and colony collapse", "text": "Colony collapse disorder kills honey bee hives when worker bees vanish. Pesticides called neonicotinoids are suspected."},
-    {"_id": "d2", "title": "Volcanic eruptions", "text": "Magma rises through the crust and erupts as lava. Ash clouds from eruptions disrupt air travel."},
-    {"_id": "d3", "title": "Vitamin D and bone density", "text": "Vitamin D supplements increase calcium absorption and bone mineral density in older adults."},
-    {"_id": "d4", "title": "Coral reef bleaching", "text": "Warm ocean water makes corals expel their algae, which bleaches the reef white."},
-    {"_id": "d5", "title": "Black holes", "text": "A black hole's gravity is so strong that not even light escapes beyond the event horizon."},
-    {"_id": "d6", "title": "Sourdough bread", "text": "Wild yeast and lactic acid bacteria leaven sourdough and give it a sour taste."},
+    {
+        "_id": "d1",
+        "title": "Honey bees and colony collapse",
+        "text": "Colony collapse disorder kills honey bee hives when worker bees vanish. "
+        "Pesticides called neonicotinoids are suspected.",
+    },
+    {
+        "_id": "d2",
+        "title": "Volcanic eruptions",
+        "text": "Magma rises through the crust and erupts as lava. Ash clouds from eruptions disrupt air travel.",
+    },
+    {
+        "_id": "d3",
+        "title": "Vitamin D and bone density",
+        "text": "Vitamin D supplements increase calcium absorption and bone mineral density in older adults.",
+    },
+    {
+        "_id": "d4",
+        "title": "Coral reef bleaching",
+        "text": "Warm ocean water makes corals expel their algae, which bleaches the reef white.",
+    },
+    {
+        "_id": "d5",
+        "title": "Black holes",
+        "text": "A black hole's gravity is so strong that not even light escapes beyond the event horizon.",
+    },
+    {
+        "_id": "d6",
+        "title": "Sourdough bread",
+        "text": "Wild yeast and lactic acid bacteria leaven sourdough and give it a sour taste.",
+    },
 ]
 QUERIES = [
     {"_id": "q1", "text": "Neonicotinoid pesticides cause bee colony collapse."},

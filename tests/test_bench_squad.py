@@ -7,21 +7,32 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_cli import qabot
 
 from bench.squad import Result, article_folds, best_threshold, cross_validate, figures
 
-from test_cli import qabot
-
 
 def res(article, answerable, hit1, confidence, abstained=False, hit3=None):
-    return Result(id=f"{article}-{answerable}-{confidence}", article=article, answerable=answerable,
-                  abstained=abstained, hit1=hit1, hit3=hit1 if hit3 is None else hit3, confidence=confidence,
-                  took_ms=10.0)
+    return Result(
+        id=f"{article}-{answerable}-{confidence}",
+        article=article,
+        answerable=answerable,
+        abstained=abstained,
+        hit1=hit1,
+        hit3=hit1 if hit3 is None else hit3,
+        confidence=confidence,
+        took_ms=10.0,
+    )
 
 
 def test_figures_follow_the_benchmarks_rules():
-    rs = [res("A", True, True, 0.9), res("A", True, False, 0.8), res("A", True, True, 0.1, abstained=True),
-          res("B", False, False, 0.2, abstained=True), res("B", False, True, 0.7)]
+    rs = [
+        res("A", True, True, 0.9),
+        res("A", True, False, 0.8),
+        res("A", True, True, 0.1, abstained=True),
+        res("B", False, False, 0.2, abstained=True),
+        res("B", False, True, 0.7),
+    ]
 
     f = figures(rs)
 
@@ -38,7 +49,12 @@ def test_figures_follow_the_benchmarks_rules():
 
 
 def test_best_threshold_maximises_accuracy():
-    rs = [res("A", True, True, 0.9), res("A", True, True, 0.8), res("A", False, False, 0.3), res("A", False, False, 0.2)]
+    rs = [
+        res("A", True, True, 0.9),
+        res("A", True, True, 0.8),
+        res("A", False, False, 0.3),
+        res("A", False, False, 0.2),
+    ]
     t = best_threshold(rs)
     assert 0.3 < t < 0.8
     assert figures(rs, t)["accuracy"] == 1.0
@@ -68,19 +84,48 @@ def test_bench_squad_end_to_end(tmp_path):
     (data / "corpus" / "Glorp.md").write_text(
         "---\ntitle: Glorp\nurl: https://example.org/wiki/Glorp\n---\n"
         "The Glorp river rises in the Zanthu mountains. It was first mapped in 1832 by Ada Quill.\n\n"
-        "The river is 412 kilometres long and flows into the Vell sea.\n", encoding="utf-8")
+        "The river is 412 kilometres long and flows into the Vell sea.\n",
+        encoding="utf-8",
+    )
     (data / "corpus" / "Harpin.md").write_text(
         "---\ntitle: Harpin\nurl: https://example.org/wiki/Harpin\n---\n"
-        "Harpin is a town of 9,000 people. Its cathedral was built in the twelfth century.\n", encoding="utf-8")
+        "Harpin is a town of 9,000 people. Its cathedral was built in the twelfth century.\n",
+        encoding="utf-8",
+    )
     questions = [
-        {"id": "1", "question": "Who first mapped the Glorp river?", "answers": ["Ada Quill"], "type": "factoid",
-         "article": "Glorp", "doc": "Glorp.md"},
-        {"id": "2", "question": "How long is the Glorp river?", "answers": ["412 kilometres"], "type": "factoid",
-         "article": "Glorp", "doc": "Glorp.md"},
-        {"id": "3", "question": "When was the cathedral of Harpin built?", "answers": ["twelfth century"],
-         "type": "factoid", "article": "Harpin", "doc": "Harpin.md"},
-        {"id": "4", "question": "Who designed the cathedral of Harpin?", "answers": [], "type": "unanswerable",
-         "article": "Harpin", "doc": None, "plausible": ["twelfth century"]},
+        {
+            "id": "1",
+            "question": "Who first mapped the Glorp river?",
+            "answers": ["Ada Quill"],
+            "type": "factoid",
+            "article": "Glorp",
+            "doc": "Glorp.md",
+        },
+        {
+            "id": "2",
+            "question": "How long is the Glorp river?",
+            "answers": ["412 kilometres"],
+            "type": "factoid",
+            "article": "Glorp",
+            "doc": "Glorp.md",
+        },
+        {
+            "id": "3",
+            "question": "When was the cathedral of Harpin built?",
+            "answers": ["twelfth century"],
+            "type": "factoid",
+            "article": "Harpin",
+            "doc": "Harpin.md",
+        },
+        {
+            "id": "4",
+            "question": "Who designed the cathedral of Harpin?",
+            "answers": [],
+            "type": "unanswerable",
+            "article": "Harpin",
+            "doc": None,
+            "plausible": ["twelfth century"],
+        },
     ]
     (data / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
 

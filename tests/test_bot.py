@@ -304,4 +304,3 @@ async def test_rate_limited_mentions_are_refused_once_then_quietly(world):
     await world.alice.send(channel, f"<@{me.id}> {BANKS}")
     assert channel.last_message.author.id == me.id and channel.last_message.embeds  # a new window: answered
     world.bot.rate_limiter.reset()
-

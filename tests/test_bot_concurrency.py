@@ -11,8 +11,18 @@ from bot import create_bot
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-TOPICS = ["banks", "mixers", "laptop farms", "IT workers", "ransomware", "Bybit", "DMM Bitcoin", "Lazarus Group",
-          "Kimsuky", "ChipMixer"]
+TOPICS = [
+    "banks",
+    "mixers",
+    "laptop farms",
+    "IT workers",
+    "ransomware",
+    "Bybit",
+    "DMM Bitcoin",
+    "Lazarus Group",
+    "Kimsuky",
+    "ChipMixer",
+]
 
 
 async def test_fifty_questions_at_once_never_stall_the_loop(bot_settings, bot_engine):

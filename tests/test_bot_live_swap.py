@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from clikit import qabot
 from index.engine import Engine
 
 from botkit import CORPUS, settings_for
+from clikit import qabot
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.simcord(settle_timeout=120), pytest.mark.slow]
 

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 import simcord
+
 from bot import create_bot
 from bot.run import start_preview_world
 
@@ -34,8 +34,9 @@ async def test_preview_page_shows_an_answer_card(bot_settings, bot_engine, tmp_p
         result = await you.slash(channel, "ask", question=BANKS)
         assert "Ryujong Credit Bank" in result.response.embeds[0].description
         assert "do not answer" not in result.response.embeds[0].description
-        async with env.preview(channel, viewers=[you], layout="channel", display="fixed",
-                               width=1000, height=900) as preview:
+        async with env.preview(
+            channel, viewers=[you], layout="channel", display="fixed", width=1000, height=900
+        ) as preview:
             async with playwright_api.async_playwright() as p:
                 browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 try:

@@ -166,8 +166,9 @@ async def test_buttons_and_mentions_never_rebuild(world, bot_engine, monkeypatch
     assert calls == []
 
 
-async def test_a_failed_reindex_says_why_and_what_to_do_and_the_old_build_answers(world, bot_root, bot_engine,
-                                                                                  monkeypatch):
+async def test_a_failed_reindex_says_why_and_what_to_do_and_the_old_build_answers(
+    world, bot_root, bot_engine, monkeypatch
+):
     before = current_build(bot_root)
 
     async def fail(*args, **kwargs):
@@ -177,8 +178,10 @@ async def test_a_failed_reindex_says_why_and_what_to_do_and_the_old_build_answer
     result = await world.admin.slash(world.channel, "reindex")
 
     assert result.ephemeral and deferred_with_thinking(world.env, result)
-    assert result.response.content == ("The reindex failed: cannot write the new build: No space left on device "
-                                       "(free some disk space). The previous index stays in service.")
+    assert result.response.content == (
+        "The reindex failed: cannot write the new build: No space left on device "
+        "(free some disk space). The previous index stays in service."
+    )
     _, card, served = await ask(world)
     assert served == before == current_build(bot_root) and "Ryujong Credit Bank" in card.description
 

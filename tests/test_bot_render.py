@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 
 import discord
-from discord_markdown import Mark, faithful, forgeries, parse
 
 from bot import render
 from bot.views import answer_view
 from index.answer import text_fragment_link
 from index.types import Answer, Quote
+
+from discord_markdown import Mark, faithful, forgeries, parse
 
 TREASURY = "https://home.treasury.gov/news/press-releases/sb0302"
 # Issue 10, item 2: escape_markdown left this a working masked link, with bold, spoiler and code after it.
@@ -28,8 +29,12 @@ def quote(text, **kw) -> Quote:
 
 
 def answer(quotes, **kw) -> Answer:
-    values = dict(question="Which banks were sanctioned?", abstained=False, built_at="2026-01-02T03:04:05+00:00",
-                  build_id="20260102T030405-abc")
+    values = dict(
+        question="Which banks were sanctioned?",
+        abstained=False,
+        built_at="2026-01-02T03:04:05+00:00",
+        build_id="20260102T030405-abc",
+    )
     values.update(kw)
     return Answer(quotes=quotes, **values)
 
@@ -66,8 +71,12 @@ def quoted_lines(text: str):
 
 def test_source_text_cannot_ping_or_forge_links_or_formatting():
     evil = "Hello @everyone and @here <@123> <@&456> <#789>, see [click me](http://evil.example) **now** `x`"
-    card = render.answer_card(answer([quote(evil, title="[Official](http://evil.example) @everyone")],
-                                     question="@everyone [q](http://evil.example)?"))
+    card = render.answer_card(
+        answer(
+            [quote(evil, title="[Official](http://evil.example) @everyone")],
+            question="@everyone [q](http://evil.example)?",
+        )
+    )
     e = card.embeds[0]
     text = e.title + "\n" + e.description
 
@@ -112,8 +121,10 @@ def test_planted_masked_link_renders_as_text_in_quotes_titles_and_sources():
 
 
 def test_escaped_text_reads_exactly_as_written():
-    text = ("C:\\path\\ ends in \\ and [x] (y) *a* _b_ ~c~ |d| <e> #f &amp; 1. g\n"
-            "# not a header\n- not a list\n-# not subtext\n> not a quote\n>>> nor this\n2) no\n+ no\n=== no")
+    text = (
+        "C:\\path\\ ends in \\ and [x] (y) *a* _b_ ~c~ |d| <e> #f &amp; 1. g\n"
+        "# not a header\n- not a list\n-# not subtext\n> not a quote\n>>> nor this\n2) no\n+ no\n=== no"
+    )
     e = render.answer_card(answer([quote(text)])).embeds[0]
     lines = quoted_lines(e.description)
     assert len(lines) == 9 and all(line.marks == [] and line.others == [] for line in lines)
@@ -222,9 +233,11 @@ def assert_every_quote_shown(embed: discord.Embed, quotes: list[Quote], at_least
 def test_a_4200_character_url_does_not_blank_the_card():
     """Issue 10, item 5: one front-matter URL this long made every quote drop ("No passages.", in green)."""
     long_url = "https://wiki.example.org/" + "a" * 4200
-    quotes = [quote("The bank moved funds through front companies.", url=long_url, title="Long link"),
-              quote("Ryujong Credit Bank was designated today.", doc="docs_corpus/y.md"),
-              quote("The network used shell firms in three countries.", url="https://www.justice.gov/opa/pr/x")]
+    quotes = [
+        quote("The bank moved funds through front companies.", url=long_url, title="Long link"),
+        quote("Ryujong Credit Bank was designated today.", doc="docs_corpus/y.md"),
+        quote("The network used shell firms in three countries.", url="https://www.justice.gov/opa/pr/x"),
+    ]
     e = render.answer_card(answer(quotes)).embeds[0]
     assert e.colour == render.ANSWER_COLOUR
     sources = assert_every_quote_shown(e, quotes)
@@ -249,8 +262,15 @@ def test_long_cjk_sentences_keep_their_links_without_the_text_fragment():
 def test_many_quotes_from_different_docs_with_long_links_all_appear():
     """Eight list quotes with 525-character links: links are shortened before any quote is dropped."""
     words = "The network moved funds through front companies registered in several countries. "
-    quotes = [quote(f"Passage {i}. " + words * 12, doc=f"docs_corpus/d{i}.md", title=f"Document {i}",
-                    url=f"https://site{i}.example.org/" + "p" * 400 + "#:~:text=" + "w" * 90) for i in range(8)]
+    quotes = [
+        quote(
+            f"Passage {i}. " + words * 12,
+            doc=f"docs_corpus/d{i}.md",
+            title=f"Document {i}",
+            url=f"https://site{i}.example.org/" + "p" * 400 + "#:~:text=" + "w" * 90,
+        )
+        for i in range(8)
+    ]
     for embed in (render.answer_card(answer(quotes)).embeds[0], render.more_card("Which banks?", quotes)):
         sources = assert_every_quote_shown(embed, quotes)
         assert all(len(s.marks) == 1 and s.marks[0].text.startswith("Document") for s in sources)
@@ -277,8 +297,10 @@ def test_no_passages_never_shows_in_an_answer_card():
 
 
 def test_sources_page_with_long_links_lists_every_document():
-    rows = [{"title": f"Document {i}", "url": "https://x.example/" + "a" * (4200 if i % 2 else 450),
-             "date": "2025-11-04"} for i in range(10)]
+    rows = [
+        {"title": f"Document {i}", "url": "https://x.example/" + "a" * (4200 if i % 2 else 450), "date": "2025-11-04"}
+        for i in range(10)
+    ]
     e = render.sources_page(rows, 0, 10)
     assert_within_limits([e])
     lines = parse(e.description).lines

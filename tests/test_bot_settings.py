@@ -17,8 +17,13 @@ def test_bot_settings_come_from_the_same_toml_and_variables_as_the_engines(tmp_p
         'sources = ["docs"]\nqa_channel_ids = [11, 12]\nreindex_role = "docs-maintainers"\n'
         "answer_in_thread = true\nrate_limit_seconds = 10\n"
     )
-    env = {"QABOT_CONFIG": str(tmp_path / "qabot.toml"), "QABOT_RATE_LIMIT_COUNT": "7",
-           "QABOT_DEV_GUILD_ID": "99", "QABOT_PRIVATE_BY_DEFAULT": "yes", "DISCORD_TOKEN": TOKEN}
+    env = {
+        "QABOT_CONFIG": str(tmp_path / "qabot.toml"),
+        "QABOT_RATE_LIMIT_COUNT": "7",
+        "QABOT_DEV_GUILD_ID": "99",
+        "QABOT_PRIVATE_BY_DEFAULT": "yes",
+        "DISCORD_TOKEN": TOKEN,
+    }
 
     settings = load_bot_settings(env=env)
 

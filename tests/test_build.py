@@ -13,8 +13,6 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT
-
 from index.build import build_index, lay_out, manifest
 from index.embedding import Encoder
 from index.engine import Engine
@@ -29,7 +27,9 @@ QUESTION = "Which banks were sanctioned?"
 @pytest.fixture()
 def real_copy(engine, corpus_copy):
     """An Engine over a writable corpus copy whose index starts as a copy of the session's real-model index."""
-    shutil.copytree(engine.settings.index_path, corpus_copy.index_path, ignore=shutil.ignore_patterns("lock", "activity.sqlite*"))
+    shutil.copytree(
+        engine.settings.index_path, corpus_copy.index_path, ignore=shutil.ignore_patterns("lock", "activity.sqlite*")
+    )
     return Engine(corpus_copy, encoder=engine.encoder)
 
 
@@ -54,11 +54,19 @@ def test_no_change_rebuild_does_not_load_the_model(real_copy):
     s = build_index(real_copy.settings, enc)
     assert not s.switched and not enc.loaded
     # and as the CLI, in a fresh process: torch is never even imported
-    code = ("import sys, json; from cli.main import main; rc = main(['--index-dir', sys.argv[1], 'index', '--json', '-q']); "
-            "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules, 'st': 'sentence_transformers' in sys.modules}))")
+    code = (
+        "import sys, json; from cli.main import main; "
+        "rc = main(['--index-dir', sys.argv[1], 'index', '--json', '-q']); "
+        "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules, 'st': 'sentence_transformers' in sys.modules}))"
+    )
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-c", code, str(real_copy.settings.index_path)], cwd=real_copy.settings.root,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(real_copy.settings.index_path)],
+        cwd=real_copy.settings.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     wall = time.monotonic() - t0
     lines = r.stdout.strip().splitlines()
     summary, flags = json.loads(lines[0]), json.loads(lines[-1])
@@ -72,7 +80,9 @@ def test_changed_document_only_its_chunks_are_embedded(real_copy):
     old = eng.build()
     n = len(old.documents)
     path = eng.settings.root / SB0302
-    path.write_text(path.read_text(encoding="utf-8") + "\nThe Zorblax Credit Union was also designated today.\n", encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\nThe Zorblax Credit Union was also designated today.\n", encoding="utf-8"
+    )
     s = eng.rebuild()
     assert s.switched and (s.added, s.changed, s.removed, s.unchanged) == (0, 1, 0, n - 1)
     new = eng.build()
@@ -104,11 +114,16 @@ def test_deleted_document_is_gone_from_answers(real_copy):
 def test_added_document(real_copy):
     eng = real_copy
     p = eng.settings.root / "docs_corpus" / "2026-01-01_new_note.md"
-    p.write_text("---\ntitle: A New Note\nurl: https://example.org/new\n---\n\nThe Quuxbank of Pyongyang was named in a new note.\n")
+    p.write_text(
+        "---\ntitle: A New Note\nurl: https://example.org/new\n---\n\n"
+        "The Quuxbank of Pyongyang was named in a new note.\n"
+    )
     s = eng.rebuild()
     assert s.switched and s.added == 1 and s.embedded_chunks == 1
     a = eng.ask("What was the Quuxbank of Pyongyang named in?")
-    assert any(q.doc == "docs_corpus/2026-01-01_new_note.md" and q.url.startswith("https://example.org/new") for q in a.quotes)
+    assert any(
+        q.doc == "docs_corpus/2026-01-01_new_note.md" and q.url.startswith("https://example.org/new") for q in a.quotes
+    )
 
 
 def test_full_rebuild_reembeds_everything(corpus_copy, hash_encoder):
@@ -150,8 +165,11 @@ def test_a_build_without_document_fts_still_answers_and_is_upgraded(corpus_copy,
     from index.search import search
 
     real_write = build_mod.write_build_files
-    monkeypatch.setattr(build_mod, "write_build_files", lambda tmp, rows, cv, sv, kind=None, document_fts=False:
-                        real_write(tmp, rows, cv, sv, kind))
+    monkeypatch.setattr(
+        build_mod,
+        "write_build_files",
+        lambda tmp, rows, cv, sv, kind=None, document_fts=False: real_write(tmp, rows, cv, sv, kind),
+    )
     first = build_index(corpus_copy, hash_encoder)
     old = IndexStore(corpus_copy.index_path).open_current()
     assert not old.has_doc_fts
@@ -196,9 +214,11 @@ def test_an_incremental_build_stores_the_vectors_a_full_build_would(corpus_copy,
 
 
 def test_lay_out_gives_rows_their_ids_and_reuses_only_matching_documents():
-    docs = [Document(path="a.md", title="A", text="One sentence here. Another one there.", content_hash="ha"),
-            Document(path="empty.md", title="E", text="", content_hash="he"),
-            Document(path="c.md", title="C", text="Third document text. It has two.", content_hash="hc")]
+    docs = [
+        Document(path="a.md", title="A", text="One sentence here. Another one there.", content_hash="ha"),
+        Document(path="empty.md", title="E", text="", content_hash="he"),
+        Document(path="c.md", title="C", text="Third document text. It has two.", content_hash="hc"),
+    ]
     old = {"a.md": ([7], [70, 71]), "c.md": ([9, 10], [90, 91])}  # c.md had two chunks: not reused
     lay = lay_out(docs, lambda d: old.get(d.path))
     assert [d[0] for d in lay.documents] == [1, 3] and lay.skipped == ["empty.md"]  # ids keep their place
@@ -207,7 +227,7 @@ def test_lay_out_gives_rows_their_ids_and_reuses_only_matching_documents():
     chunks, sentences = list(rows["chunks"]), list(rows["sentences"])
     assert [(c["id"], c["doc_id"], c["first_sent"], c["last_sent"]) for c in chunks] == [(1, 1, 1, 2), (2, 3, 3, 4)]
     assert [(r["id"], r["doc_id"], r["ord"]) for r in sentences] == [(1, 1, 0), (2, 1, 1), (3, 3, 0), (4, 3, 1)]
-    assert all(c["text"] == docs[c["doc_id"] - 1].text[c["start"]:c["end"]] for c in chunks)
+    assert all(c["text"] == docs[c["doc_id"] - 1].text[c["start"] : c["end"]] for c in chunks)
     assert [(d["id"], d["n_chunks"], d["n_sentences"]) for d in rows["documents"]] == [(1, 1, 2), (3, 1, 2)]
     df = {r["term"]: r["df"] for r in rows["terms"]}
     assert df["one"] == 1 and df["document"] == 1 and df["a"] == 1  # a title's words count as the chunk's

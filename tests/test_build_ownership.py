@@ -13,18 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from clikit import qabot
 from index.build import build_index
 from index.errors import UnsafeIndexDirError
 from index.store import BUILD_MARKER, LEASE_FILE, IndexStore
+
+from clikit import qabot
 
 pytestmark = pytest.mark.slow
 
 
 def plant(folder: Path) -> dict[str, str]:
     """Somebody else's data: apt/ and ssh/ with files in them. Returns {relative path: content}."""
-    files = {"apt/sources.list": "deb http://deb.example/ stable main\n", "ssh/id_ed25519": "PRIVATE KEY\n",
-             "ssh/known_hosts": "host.example ssh-ed25519 AAAA\n"}
+    files = {
+        "apt/sources.list": "deb http://deb.example/ stable main\n",
+        "ssh/id_ed25519": "PRIVATE KEY\n",
+        "ssh/known_hosts": "host.example ssh-ed25519 AAAA\n",
+    }
     for rel, text in files.items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text(text)
@@ -92,7 +96,8 @@ def test_foreign_entries_in_builds_are_refused_and_kept(corpus_copy, hash_encode
     assert (lookalike / "keys" / "id_rsa").read_text() == "PRIVATE KEY\n"
     assert (builds / "notes.txt").read_text() == "my notes\n"
     assert sorted(p.name for p in builds.iterdir()) == sorted(
-        [current, "29990101T000000-abcdef", "29990101T000001-abcdef", "apt", "notes.txt", "ssh"])
+        [current, "29990101T000000-abcdef", "29990101T000001-abcdef", "apt", "notes.txt", "ssh"]
+    )
 
     # in-process too: the build refuses before it touches anything
     with pytest.raises(UnsafeIndexDirError, match="did not create") as ei:
@@ -131,8 +136,13 @@ def test_cleanup_removes_only_what_the_store_made(corpus_copy, hash_encoder, tmp
     (orphan / "manifest.json").write_text("{}")
     with store.lock():
         removed = store.cleanup()
-    assert set(removed) == {".tmp-20000101T000000-aaaaaa", ".tmp-20000101T000001-bbbbbb", "20000101T000002-cccccc",
-                            "20000101T000003-dddddd", "29990101T000000-eeeeee"}
+    assert set(removed) == {
+        ".tmp-20000101T000000-aaaaaa",
+        ".tmp-20000101T000001-bbbbbb",
+        "20000101T000002-cccccc",
+        "20000101T000003-dddddd",
+        "29990101T000000-eeeeee",
+    }
     assert sorted(p.name for p in builds.iterdir()) == ids[-2:]
     still_there(outside, outside_files)
     store.open_current(verify=True).close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import statistics
 
-from hypothesis import given, settings, strategies as st
-
-from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from index.chunking import MAX_WORDS, chunk_document, split_sentences
 from index.loaders import load_documents
+
+from conftest import ROOT
 
 
 def test_offsets_round_trip_for_every_chunk_and_sentence(engine):
@@ -24,16 +25,20 @@ def test_offsets_round_trip_for_every_chunk_and_sentence(engine):
         assert text == loaded[meta["path"]].text  # stored text is the loader's clean text
         assert text in (ROOT / meta["path"]).read_text(encoding="utf-8-sig")  # which is verbatim file text
         sents = b.query("select id, ord, start, end from sentences where doc_id = ? order by ord", (doc_id,))
-        chunks = b.query("select id, ord, start, end, text, first_sent, last_sent, heading from chunks where doc_id = ? order by ord", (doc_id,))
+        chunks = b.query(
+            "select id, ord, start, end, text, first_sent, last_sent, heading from chunks "
+            "where doc_id = ? order by ord",
+            (doc_id,),
+        )
         assert sents and chunks
         prev_end = -1
         for s in sents:
-            span = text[s["start"]:s["end"]]
+            span = text[s["start"] : s["end"]]
             assert span and span == span.strip() and s["start"] >= prev_end, (meta["path"], s)
             prev_end = s["end"]
         by_id = {s["id"]: s for s in sents}
         for c in chunks:
-            assert text[c["start"]:c["end"]] == c["text"]
+            assert text[c["start"] : c["end"]] == c["text"]
             first, last = by_id[c["first_sent"]], by_id[c["last_sent"]]
             assert first["start"] == c["start"] and last["end"] == c["end"]
         # every sentence belongs to some chunk
@@ -62,7 +67,7 @@ def test_headings_and_overlap():
     para = " ".join(f"Sentence number {i} talks about banks and money laundering in detail." for i in range(40))
     text = f"# Title\n\n## Section A\n\n{para}\n\n## Section B\n\n{para}\n"
     sentences, chunks = chunk_document(text)
-    assert all(text[s.start:s.end].startswith("Sentence number") for s in sentences)
+    assert all(text[s.start : s.end].startswith("Sentence number") for s in sentences)
     assert {c.heading for c in chunks} == {"Title > Section A", "Title > Section B"}
     a = [c for c in chunks if c.heading.endswith("A")]
     assert len(a) >= 2 and a[1].first_sentence == a[0].last_sentence  # one sentence of overlap
@@ -73,15 +78,20 @@ def test_headings_and_overlap():
 def test_sentence_splitting_abbreviations():
     text = "Under E.O. 13810, OFAC acted. John K. Hurley said so. The U.S. Treasury agreed! Was it 2025? Yes."
     spans = [text[a:b] for a, b in split_sentences(text)]
-    assert spans == ["Under E.O. 13810, OFAC acted.", "John K. Hurley said so.", "The U.S. Treasury agreed!",
-                     "Was it 2025?", "Yes."]
+    assert spans == [
+        "Under E.O. 13810, OFAC acted.",
+        "John K. Hurley said so.",
+        "The U.S. Treasury agreed!",
+        "Was it 2025?",
+        "Yes.",
+    ]
 
 
 def test_lists_and_long_sentences():
     long = "word, " * 400 + "end."
     text = f"- first item here\n- second item here\n\n{long}\n"
     sentences, chunks = chunk_document(text)
-    spans = [text[s.start:s.end] for s in sentences]
+    spans = [text[s.start : s.end] for s in sentences]
     assert spans[0] == "first item here" and spans[1] == "second item here"
     assert all(len(s) <= 900 for s in spans)
     assert "".join(spans[2:]).replace(" ", "") == long.replace(" ", "")
@@ -93,7 +103,7 @@ def test_spans_always_index_the_text(text):
     sentences, chunks = chunk_document(text)
     for s in sentences:
         assert 0 <= s.start < s.end <= len(text)
-        assert text[s.start:s.end].strip()
+        assert text[s.start : s.end].strip()
     for c in chunks:
         assert sentences[c.first_sentence].start == c.start and sentences[c.last_sentence].end == c.end
     assert (not sentences) == (not chunks)

@@ -9,10 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_reliability import ENV, PROBE, PY, QABOT, QUESTION
 
 from conftest import ROOT
-
-from test_reliability import ENV, PROBE, PY, QABOT, QUESTION
 
 DOC_KEYS = {"text", "doc", "title", "url", "date", "score"}
 
@@ -52,8 +51,9 @@ def test_ask_json(real_index):
     out = json.loads(r.stdout)
     check_shape(out, abstained=False)
     assert out["question"] == QUESTION
-    assert any("Ryujong Credit Bank" in q["text"] and q["url"].startswith("https://home.treasury.gov/")
-               for q in out["quotes"])
+    assert any(
+        "Ryujong Credit Bank" in q["text"] and q["url"].startswith("https://home.treasury.gov/") for q in out["quotes"]
+    )
     assert any(q["doc"].startswith("docs_corpus/2025-11-04_treasury_") for q in out["quotes"])
 
 
@@ -64,7 +64,7 @@ def test_ask_batch_from_stdin(real_index):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().split("\n")
     assert len(lines) == len(questions)
-    outs = [json.loads(l) for l in lines]
+    outs = [json.loads(line) for line in lines]
     assert [o["question"] for o in outs][0] == QUESTION and outs[3]["question"] == questions[3]
     check_shape(outs[0], abstained=False)
     check_shape(outs[2], abstained=True)
@@ -75,8 +75,9 @@ def test_ask_batch_from_stdin(real_index):
     assert "empty" in outs[1]["error"] and "no words" in outs[4]["error"]
 
 
-@pytest.mark.parametrize("question, says", [("", "empty"), ("   ", "empty"), ("what is the", "no words"),
-                                            ("x" * 5000, "under")])
+@pytest.mark.parametrize(
+    "question, says", [("", "empty"), ("   ", "empty"), ("what is the", "no words"), ("x" * 5000, "under")]
+)
 def test_unusable_question_exits_non_zero(real_index, question, says):
     r = qabot("--index-dir", str(real_index), "ask", "--json", question)
     assert r.returncode == 2

@@ -30,7 +30,12 @@ def test_every_setting_is_documented():
     from bot.settings import BotSettings
 
     internal = {"root", "discord_token", "encoder"}
-    missing = [f.name for f in fields(BotSettings) if f.name not in internal and f"`{f.name}`" not in README
-               and not re.search(rf"`{f.name}` / |/ `{f.name}`", README)]
+    missing = [
+        f.name
+        for f in fields(BotSettings)
+        if f.name not in internal
+        and f"`{f.name}`" not in README
+        and not re.search(rf"`{f.name}` / |/ `{f.name}`", README)
+    ]
     assert not missing, f"settings not documented in README.md: {missing}"
     assert "`DISCORD_TOKEN`" in README

@@ -7,16 +7,16 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-from conftest import ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_answer import assert_faithful
 
 from index.build import build_index
 from index.engine import Engine
 from index.errors import QuestionError
 from index.loaders import load_documents
 
-from test_answer import assert_faithful
+from conftest import ROOT
 
 
 # ---- hostile documents ---------------------------------------------------------------------------
@@ -38,21 +38,40 @@ def add_hostile_files(root) -> dict[str, str]:
         for _ in range((50 * 1024 * 1024) // len(line) + 1):
             fh.write(line)
     expect["docs_corpus/huge-50mb.txt"] = "skipped"
-    put("invalid-utf8.md", "# Title\n\nValid start then ".encode() + b"\xc3\x28\xa0\xa1 invalid bytes.\n", "skipped")
-    put("deep.html", "<html><head><title>Deep</title></head><body>" + "<div>" * 20000 +
-        "The deeply nested sentence survives." + "</div>" * 20000 + "</body></html>", "indexed")
-    put("scripts.html", "<html><head><title>Scripts</title><script>alert('SCRIPTTEXT')</script><style>body{}</style>"
+    put("invalid-utf8.md", b"# Title\n\nValid start then " + b"\xc3\x28\xa0\xa1 invalid bytes.\n", "skipped")
+    put(
+        "deep.html",
+        "<html><head><title>Deep</title></head><body>"
+        + "<div>" * 20000
+        + "The deeply nested sentence survives."
+        + "</div>" * 20000
+        + "</body></html>",
+        "indexed",
+    )
+    put(
+        "scripts.html",
+        "<html><head><title>Scripts</title><script>alert('SCRIPTTEXT')</script><style>body{}</style>"
         "</head><body><p>Visible paragraph about the Glorp Mixer.</p><script>document.write('SCRIPTTEXT')</script>"
-        "<noscript>SCRIPTTEXT</noscript></body></html>", "indexed")
+        "<noscript>SCRIPTTEXT</noscript></body></html>",
+        "indexed",
+    )
     put("malformed-fm.md", "---\ntitle: [unclosed\nurl: : :\n---\nBody.\n", "skipped")
     put("unclosed-fm.md", "---\ntitle: never closed\n\nBody text that never gets a closing fence.\n", "skipped")
     put("huge-fm.md", "---\ntitle: huge\nblob: " + "y" * 200_000 + "\n---\nBody.\n", "skipped")
-    put("yaml-bomb.md", "---\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\nb: &b [*a,*a,*a,*a,*a]\n"
+    put(
+        "yaml-bomb.md",
+        '---\na: &a ["lol","lol","lol","lol","lol"]\nb: &b [*a,*a,*a,*a,*a]\n'
         "c: &c [*b,*b,*b,*b,*b]\n"
-        "d: &d [*c,*c,*c,*c,*c]\ntitle: Bomb\n---\nThe yaml bomb document has a body sentence.\n", "indexed")
-    put("zero-width-rtl.md", "# Zero\u200bwidth and \u202eRTL\u202c\n\nThe Fo\u200bo\u200dbar Bank\u200f moved money. "
+        "d: &d [*c,*c,*c,*c,*c]\ntitle: Bomb\n---\nThe yaml bomb document has a body sentence.\n",
+        "indexed",
+    )
+    put(
+        "zero-width-rtl.md",
+        "# Zero\u200bwidth and \u202eRTL\u202c\n\nThe Fo\u200bo\u200dbar Bank\u200f moved money. "
         "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 mixed with English text. "
-        "\ufeffA BOM in the middle.\n", "indexed")
+        "\ufeffA BOM in the middle.\n",
+        "indexed",
+    )
     put("nul-in-text.txt", "Text with a NUL \x00 byte inside.\n", "skipped")
     put("empty.md", "", "skipped")
     put("only-spaces.txt", "   \n\n\t  \n", "skipped")
@@ -73,8 +92,11 @@ def add_hostile_files(root) -> dict[str, str]:
 
 @pytest.fixture()
 def hostile_build(corpus_copy, hash_encoder):
-    originals = sorted(p.relative_to(corpus_copy.root).as_posix() for f in ("docs_corpus", "seeds")
-                       for p in (corpus_copy.root / f).iterdir())
+    originals = sorted(
+        p.relative_to(corpus_copy.root).as_posix()
+        for f in ("docs_corpus", "seeds")
+        for p in (corpus_copy.root / f).iterdir()
+    )
     expect = add_hostile_files(corpus_copy.root)
     summary = build_index(corpus_copy, hash_encoder)
     return corpus_copy, summary, expect, originals
@@ -102,18 +124,24 @@ def test_hostile_documents(hostile_build, hash_encoder):
         text = b.doc_text(d_id)
         assert "OUTSIDESECRET" not in text and "SCRIPTTEXT" not in text
     # offsets still round-trip in the hostile documents that were indexed
-    for c in b.query("select c.start, c.end, c.text, c.doc_id from chunks c join documents d on d.id = c.doc_id "
-                     "where d.path in (%s)" % ",".join("?" * len(expect)), list(expect)):
-        assert b.doc_text(c["doc_id"])[c["start"]:c["end"]] == c["text"]
+    for c in b.query(
+        "select c.start, c.end, c.text, c.doc_id from chunks c join documents d on d.id = c.doc_id "
+        "where d.path in ({})".format(",".join("?" * len(expect))),
+        list(expect),
+    ):
+        assert b.doc_text(c["doc_id"])[c["start"] : c["end"]] == c["text"]
     for q in ("What did the Foobar Bank do?", "Glorp Mixer", "deeply nested sentence", "OUTSIDESECRET"):
         a = eng.ask(q)
         for quote in a.quotes:
-            assert quote.text in (settings.root / quote.doc).read_text(encoding="utf-8-sig", errors="strict") or \
-                quote.doc.endswith(".html")
-    print(f"hostile documents: {len(expect)} files, {sum(v == 'indexed' for v in expect.values())} indexed, "
-          f"{sum(v == 'skipped' for v in expect.values())} skipped with a warning, "
-          f"{sum(v == 'absent' for v in expect.values())} symlinks not followed; "
-          f"{len(originals)} originals all present")
+            assert quote.text in (settings.root / quote.doc).read_text(
+                encoding="utf-8-sig", errors="strict"
+            ) or quote.doc.endswith(".html")
+    print(
+        f"hostile documents: {len(expect)} files, {sum(v == 'indexed' for v in expect.values())} indexed, "
+        f"{sum(v == 'skipped' for v in expect.values())} skipped with a warning, "
+        f"{sum(v == 'absent' for v in expect.values())} symlinks not followed; "
+        f"{len(originals)} originals all present"
+    )
 
 
 def test_hostile_warnings_are_logged(corpus_copy, caplog):
@@ -150,8 +178,10 @@ HOSTILE_QUESTIONS = [
 # The same question behind invisible characters: it must read, and be answered, exactly as the plain one.
 DISGUISED_BANKS = ["\u202eWhich banks were sanctioned?\u202c", "Which\u200b banks\u200d were\ufeff sanctioned?"]
 # Markup and pings around a question the documents answer: still answered, about banks.
-DECORATED_BANKS = ["@everyone which banks were sanctioned?",
-                   "[click here](https://evil.example/phish) which banks were sanctioned?"]
+DECORATED_BANKS = [
+    "@everyone which banks were sanctioned?",
+    "[click here](https://evil.example/phish) which banks were sanctioned?",
+]
 TOO_LONG = "Lazarus " * 150
 
 
@@ -182,14 +212,51 @@ def test_hostile_questions(engine, q):
         assert not a.abstained and any("bank" in x.text.lower() for x in a.quotes), [x.text for x in a.quotes]
 
 
-VOCAB = ["which", "banks", "sanctioned", "Lazarus", "Ryujong", "Credit", "Bank", "what", "is", "the", '"', "*",
-         "NEAR(", ")", "AND", "OR", "NOT", "'", ":", "^", "-", "who", "Bybit", "laptop", "farm", "?", "@everyone",
-         "<@1>", "`", "\x00", "\u200b", "北朝鮮", "é"]
+VOCAB = [
+    "which",
+    "banks",
+    "sanctioned",
+    "Lazarus",
+    "Ryujong",
+    "Credit",
+    "Bank",
+    "what",
+    "is",
+    "the",
+    '"',
+    "*",
+    "NEAR(",
+    ")",
+    "AND",
+    "OR",
+    "NOT",
+    "'",
+    ":",
+    "^",
+    "-",
+    "who",
+    "Bybit",
+    "laptop",
+    "farm",
+    "?",
+    "@everyone",
+    "<@1>",
+    "`",
+    "\x00",
+    "\u200b",
+    "北朝鮮",
+    "é",
+]
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(st.text(max_size=300), st.lists(st.sampled_from(VOCAB), max_size=25).map(" ".join),
-                 st.text(alphabet=st.characters(codec="utf-8"), min_size=1000, max_size=1200)))
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.lists(st.sampled_from(VOCAB), max_size=25).map(" ".join),
+        st.text(alphabet=st.characters(codec="utf-8"), min_size=1000, max_size=1200),
+    )
+)
 def test_any_text_gives_an_answer_or_a_question_error(engine, q):
     try:
         a = engine.ask(q)

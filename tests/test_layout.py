@@ -10,9 +10,9 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT
-
 import index
+
+from conftest import ROOT
 
 ENGINE_MODULES = sorted(f"index.{m.name}" for m in pkgutil.iter_modules(index.__path__))
 
@@ -42,8 +42,11 @@ def test_engine_modules_neither_parse_arguments_nor_print():
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                offences += [f"{path.name}: imports {n}" for n in names
-                             if n.split(".")[0] in ("argparse", "bot", "discord", "cli", "bench")]
+                offences += [
+                    f"{path.name}: imports {n}"
+                    for n in names
+                    if n.split(".")[0] in ("argparse", "bot", "discord", "cli", "bench")
+                ]
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
                 offences.append(f"{path.name}:{node.lineno}: print()")
     assert offences == []
@@ -61,9 +64,12 @@ def test_the_console_script_is_the_cli_package():
 SQL_MODULES = frozenset({"index/content.py", "index/store.py", "index/activity.py"})
 ROOMS = ("index", "bench", "cli", "bot")
 _COLUMN = r"(?:\*|[\w.{}]+(?:\([^;]*?\))?(?:\s+as\s+\w+)?)"  # a select-list item: id, count(*) as n, *
-SQL = re.compile(rf"\b(?:select\s+{_COLUMN}(?:\s*,\s*{_COLUMN})*\s+from\s+\w+|insert\s+(?:or\s+\w+\s+)?into\s+\w+|"
-                 r"create\s+(?:virtual\s+)?(?:table|index)\b|delete\s+from\s+\w+|update\s+\w+\s+set\b|"
-                 r"drop\s+(?:table|index)\b|pragma\s+\w+)", re.I)
+SQL = re.compile(
+    rf"\b(?:select\s+{_COLUMN}(?:\s*,\s*{_COLUMN})*\s+from\s+\w+|insert\s+(?:or\s+\w+\s+)?into\s+\w+|"
+    r"create\s+(?:virtual\s+)?(?:table|index)\b|delete\s+from\s+\w+|update\s+\w+\s+set\b|"
+    r"drop\s+(?:table|index)\b|pragma\s+\w+)",
+    re.I,
+)
 DB_CALLS = frozenset({"execute", "executemany", "executescript", "query"})
 DB_PACKAGES = frozenset({"sqlite3", "sqlite_utils"})
 
@@ -102,8 +108,10 @@ def test_no_sql_outside_the_store():
     offences = [o for name, source in _room_sources() if name not in SQL_MODULES for o in _sql_offences(name, source)]
     assert offences == []
     # the check sees what it looks for: a query, an f-string statement, a database import
-    sample = ('import sqlite3\nrows = build.query("select id, doc_id from chunks where id = ?", (1,))\n'
-              'build.db.execute(f"delete from chunks where id = {cid}")\n')
+    sample = (
+        'import sqlite3\nrows = build.query("select id, doc_id from chunks where id = ?", (1,))\n'
+        'build.db.execute(f"delete from chunks where id = {cid}")\n'
+    )
     assert len(_sql_offences("sample.py", sample)) == 5
     assert _sql_offences("prose.py", '"Select a source from the list, then update the index."') == []
 
@@ -117,8 +125,11 @@ def _imported_modules(tree: ast.Module, package: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             parts = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
             base = ROOT.joinpath(*parts, *(node.module.split(".") if node.module else []))
-            names.update(a.asname or a.name for a in node.names
-                         if (base / f"{a.name}.py").is_file() or (base / a.name / "__init__.py").is_file())
+            names.update(
+                a.asname or a.name
+                for a in node.names
+                if (base / f"{a.name}.py").is_file() or (base / a.name / "__init__.py").is_file()
+            )
     return names
 
 
@@ -127,10 +138,18 @@ def _module_patches(name: str, source: str) -> list[str]:
     modules = _imported_modules(tree, ".".join(name.removesuffix(".py").split("/")[:-1]))
     out = []
     for node in ast.walk(tree):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, (ast.AugAssign, ast.AnnAssign)) else []
-        out += [f"{name}:{node.lineno}: assigns {ast.unparse(t)}" for t in targets
-                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id in modules]
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, (ast.AugAssign, ast.AnnAssign))
+            else []
+        )
+        out += [
+            f"{name}:{node.lineno}: assigns {ast.unparse(t)}"
+            for t in targets
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id in modules
+        ]
     return out
 
 

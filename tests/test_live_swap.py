@@ -13,11 +13,12 @@ import threading
 
 import pytest
 
-from clikit import CLI_TIMEOUT_S, qabot
 from index.config import Settings
 from index.engine import Engine
 from index.errors import CorruptIndexError
 from index.store import IndexStore
+
+from clikit import CLI_TIMEOUT_S, qabot
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from index.loaders import (
+    MAX_FRONT_MATTER,
+    SkipDocument,
+    iter_source_files,
+    load_documents,
+    load_file,
+)
 
-from index.loaders import (MAX_FRONT_MATTER, SkipDocument, iter_source_files, load_documents, load_file, load_html,
-                           load_markdown, load_text)
+from conftest import ROOT
 
 
 def write(p: Path, data) -> Path:
@@ -36,8 +41,10 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     objs.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
     objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     for i, text in enumerate(pages):
-        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-                    f"/Contents {5 + 2 * i} 0 R >>".encode())
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            f"/Contents {5 + 2 * i} 0 R >>".encode()
+        )
         body = " ".join(f"({_esc(line)}) Tj T*" for line in text.split("\n"))
         stream = f"BT /F1 12 Tf 14 TL 72 720 Td {body} ET".encode("latin-1")
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
@@ -90,13 +97,16 @@ def test_markdown_without_front_matter_titles_from_heading(tmp_path):
     assert d.title == "plain-name"
 
 
-@pytest.mark.parametrize("raw, reason", [
-    ("---\ntitle: x\nnever closed\n\nBody.\n", "never closed"),
-    ("---\ntitle: [unclosed\n---\nBody.\n", "malformed front matter"),
-    ("---\n- a\n- b\n---\nBody.\n", "not a key: value mapping"),
-    ("---\ntitle: only front matter\n---\n", "no text after its front matter"),
-    ("---\ntitle: x\nurl: {a: [b\n---\nBody.\n", "malformed front matter"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("---\ntitle: x\nnever closed\n\nBody.\n", "never closed"),
+        ("---\ntitle: [unclosed\n---\nBody.\n", "malformed front matter"),
+        ("---\n- a\n- b\n---\nBody.\n", "not a key: value mapping"),
+        ("---\ntitle: only front matter\n---\n", "no text after its front matter"),
+        ("---\ntitle: x\nurl: {a: [b\n---\nBody.\n", "malformed front matter"),
+    ],
+)
 def test_markdown_bad_front_matter(raw, reason, tmp_path):
     with pytest.raises(SkipDocument, match=reason):
         load_file(write(tmp_path / "bad.md", raw), tmp_path)
@@ -116,8 +126,9 @@ def test_front_matter_with_crlf_and_bom(tmp_path):
 
 # ---- plain text --------------------------------------------------------------------------------
 def test_text_url_last_line(tmp_path):
-    d = load_file(write(tmp_path / "s.txt", "**A Title Line**\nSome body text.\n\nhttps://example.org/story\n"),
-                  tmp_path)
+    d = load_file(
+        write(tmp_path / "s.txt", "**A Title Line**\nSome body text.\n\nhttps://example.org/story\n"), tmp_path
+    )
     assert d.url == "https://example.org/story" and d.title == "A Title Line" and "example.org" not in d.text
     assert d.kind == "text"
 
@@ -136,8 +147,13 @@ def test_text_without_url_and_url_only(tmp_path):
 
 
 def test_url_with_a_note_keeps_the_link(tmp_path):
-    d = load_file(write(tmp_path / "n.md", '---\nurl: "https://ofac.treasury.gov/media/923126/download?inline '
-                                           '(advisory PDF)"\n---\nBody sentence.\n'), tmp_path)
+    d = load_file(
+        write(
+            tmp_path / "n.md",
+            '---\nurl: "https://ofac.treasury.gov/media/923126/download?inline (advisory PDF)"\n---\nBody sentence.\n',
+        ),
+        tmp_path,
+    )
     assert d.url == "https://ofac.treasury.gov/media/923126/download?inline"
 
 
@@ -167,8 +183,10 @@ def test_html_main_text_title_canonical(tmp_path):
 
 
 def test_html_og_url_fallback_and_body_without_main(tmp_path):
-    html = ('<html><head><meta property="og:url" content="https://example.gov/og">'
-            '<meta property="og:title" content="OG Title"></head><body><div>Body text only.</div></body></html>')
+    html = (
+        '<html><head><meta property="og:url" content="https://example.gov/og">'
+        '<meta property="og:title" content="OG Title"></head><body><div>Body text only.</div></body></html>'
+    )
     d = load_file(write(tmp_path / "o.htm", html), tmp_path)
     assert d.url == "https://example.gov/og" and d.title == "OG Title" and "Body text only." in d.text
 
@@ -207,24 +225,30 @@ def test_pdf_without_title_uses_first_line(tmp_path):
     assert d.title.startswith("Quarterly summary") and d.url is None
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"%PDF-1.4\n garbage that is not a pdf", "could not be read as PDF|no extractable text"),
-    (make_pdf([""]), "no extractable text"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"%PDF-1.4\n garbage that is not a pdf", "could not be read as PDF|no extractable text"),
+        (make_pdf([""]), "no extractable text"),
+    ],
+)
 def test_pdf_bad(data, reason, tmp_path):
     with pytest.raises(SkipDocument, match=reason):
         load_file(write(tmp_path / "bad.pdf", data), tmp_path)
 
 
 # ---- bytes-level problems ----------------------------------------------------------------------
-@pytest.mark.parametrize("name, data, reason", [
-    ("bin.md", bytes(range(256)) * 8, "binary"),
-    ("latin1.md", "Caf\xe9 cr\xe8me, a sentence.".encode("latin-1"), "not valid UTF-8"),
-    ("empty.md", b"", "empty"),
-    ("blank.txt", b"  \n\t\n", "empty"),
-    ("nul.txt", b"text\x00more", "binary"),
-    ("page.html", b"\xff\xfe<\x00h\x00", "binary|UTF-8"),
-])
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("bin.md", bytes(range(256)) * 8, "binary"),
+        ("latin1.md", "Caf\xe9 cr\xe8me, a sentence.".encode("latin-1"), "not valid UTF-8"),
+        ("empty.md", b"", "empty"),
+        ("blank.txt", b"  \n\t\n", "empty"),
+        ("nul.txt", b"text\x00more", "binary"),
+        ("page.html", b"\xff\xfe<\x00h\x00", "binary|UTF-8"),
+    ],
+)
 def test_unreadable_bytes(name, data, reason, tmp_path):
     with pytest.raises(SkipDocument, match=reason):
         load_file(write(tmp_path / name, data), tmp_path)
@@ -239,18 +263,20 @@ def test_oversized_file_skipped(tmp_path):
 
 
 # ---- links -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("url", ["not a url", "javascript:alert(1)", "http://", "ftp://x.org/a",
-                                 "https://exa mple.org"])
+@pytest.mark.parametrize(
+    "url", ["not a url", "javascript:alert(1)", "http://", "ftp://x.org/a", "https://exa mple.org"]
+)
 def test_broken_links_dropped(url, tmp_path):
-    d = load_file(write(tmp_path / "l.md", f"---\ntitle: t\nurl: \"{url}\"\n---\nBody sentence.\n"), tmp_path)
+    d = load_file(write(tmp_path / "l.md", f'---\ntitle: t\nurl: "{url}"\n---\nBody sentence.\n'), tmp_path)
     assert d.url is None
     d = load_file(tmp_path / "l.md", tmp_path, base_url="https://wiki.example.org/docs")
     assert d.url == "https://wiki.example.org/docs/l.md"
 
 
 def test_base_url_quotes_path(tmp_path):
-    d = load_file(write(tmp_path / "sub dir" / "naïve file.txt", "Body sentence.\n"), tmp_path,
-                  base_url="https://w.example/")
+    d = load_file(
+        write(tmp_path / "sub dir" / "naïve file.txt", "Body sentence.\n"), tmp_path, base_url="https://w.example/"
+    )
     assert d.url == "https://w.example/sub%20dir/na%C3%AFve%20file.txt"
 
 
@@ -262,8 +288,15 @@ def test_load_documents_skips_bad_and_keeps_good(tmp_path):
     write(src / "good.html", HTML)
     write(src / "good.pdf", make_pdf(["A good PDF page."]))
     write(src / "sub" / "nested.md", "# Nested\n\nA nested document.\n")
-    bad = {"bin.md": bytes(range(256)), "utf.txt": b"\xff\xfe\xfa bad", "empty.md": b"", "open.md": b"---\ntitle: x\n",
-           "yaml.md": b"---\ntitle: [x\n---\nBody.\n", "dead.pdf": b"%PDF-1.4 nope", "blank.html": b"<html></html>"}
+    bad = {
+        "bin.md": bytes(range(256)),
+        "utf.txt": b"\xff\xfe\xfa bad",
+        "empty.md": b"",
+        "open.md": b"---\ntitle: x\n",
+        "yaml.md": b"---\ntitle: [x\n---\nBody.\n",
+        "dead.pdf": b"%PDF-1.4 nope",
+        "blank.html": b"<html></html>",
+    }
     for n, data in bad.items():
         write(src / n, data)
     write(src / "dup.md", MD)  # same bytes as good.md
@@ -271,8 +304,13 @@ def test_load_documents_skips_bad_and_keeps_good(tmp_path):
     write(src / "notes.docx", b"PK\x03\x04")
     docs, warnings = load_documents([src, tmp_path / "missing"], tmp_path)
     paths = sorted(d.path for d in docs)
-    assert paths == ["src/good.html", "src/good.md", "src/good.pdf", "src/good.txt", "src/sub/nested.md"] or \
-        paths == ["src/dup.md", "src/good.html", "src/good.pdf", "src/good.txt", "src/sub/nested.md"]
+    assert paths == ["src/good.html", "src/good.md", "src/good.pdf", "src/good.txt", "src/sub/nested.md"] or paths == [
+        "src/dup.md",
+        "src/good.html",
+        "src/good.pdf",
+        "src/good.txt",
+        "src/sub/nested.md",
+    ]
     for n in bad:
         assert sum(f"src/{n}: skipped" in w for w in warnings) == 1, (n, warnings)
     assert any("same content as" in w for w in warnings)
@@ -381,8 +419,10 @@ def test_real_corpus_loads_cleanly():
     with_links = [d for d in docs if d.url]
     assert len(with_links) >= len(docs) - 2
     by_path = {d.path: d for d in docs}
-    assert by_path["docs_corpus/2022-05-16_state-treasury-fbi_dprk-it-worker-advisory-excerpt.md"].url == \
-        "https://ofac.treasury.gov/media/923126/download?inline"
+    assert (
+        by_path["docs_corpus/2022-05-16_state-treasury-fbi_dprk-it-worker-advisory-excerpt.md"].url
+        == "https://ofac.treasury.gov/media/923126/download?inline"
+    )
 
 
 # ---- issue 10 item 4: files and folders swapped for symlinks between listing and reading ---------
@@ -406,9 +446,11 @@ def swap_after_listing(monkeypatch, swaps: dict[str, object]):
 
 def relink(path: Path, target: Path, directory: bool = False):
     """Replace `path` (a file or a folder, moved aside) with a symlink to `target`, as `mv` would."""
+
     def swap():
         path.rename(path.with_name(path.name + ".moved-aside"))
         path.symlink_to(target, target_is_directory=directory)
+
     return swap
 
 
@@ -432,8 +474,9 @@ def test_file_swapped_for_a_symlink_is_not_followed(tmp_path, monkeypatch):
     assert not swaps, "the hook never ran"
     assert_no_outside_text(docs)
     assert [d.path for d in docs] == (["src/b.md"] if passwd else ["src/b.md", "src/c.txt"])
-    assert warnings == ["src/a.md: skipped, changed into a symlink while indexing"] + \
-        (["src/c.txt: skipped, changed into a symlink while indexing"] if passwd else [])
+    assert warnings == ["src/a.md: skipped, changed into a symlink while indexing"] + (
+        ["src/c.txt: skipped, changed into a symlink while indexing"] if passwd else []
+    )
 
 
 def test_folder_swapped_for_a_symlink_is_not_followed(tmp_path, monkeypatch):
@@ -443,8 +486,10 @@ def test_folder_swapped_for_a_symlink_is_not_followed(tmp_path, monkeypatch):
     write(src / "a.md", "# A\n\nAn innocent document.\n")
     write(src / "sub" / "b.md", "# B\n\nA nested innocent document.\n")
     write(src / "x" / "deeper" / "c.md", "# C\n\nA deeper innocent document.\n")
-    swap_after_listing(monkeypatch, {"b.md": relink(src / "sub", outside, directory=True),
-                                     "c.md": relink(src / "x", outside, directory=True)})
+    swap_after_listing(
+        monkeypatch,
+        {"b.md": relink(src / "sub", outside, directory=True), "c.md": relink(src / "x", outside, directory=True)},
+    )
     docs, warnings = load_documents([src], tmp_path)
     assert_no_outside_text(docs)
     assert [d.path for d in docs] == ["src/a.md"]
@@ -473,18 +518,22 @@ def test_inside_symlink_is_read_at_its_listed_target(tmp_path, monkeypatch):
     (src / "link-in.md").symlink_to(src / "real.md")
     (src / "link-other.md").symlink_to(other / "target.md")
     docs, warnings = load_documents([src, other], tmp_path)
-    assert warnings == ["src/real.md: skipped, same content as src/link-in.md",
-                        "other/target.md: skipped, same content as src/link-other.md"]
+    assert warnings == [
+        "src/real.md: skipped, same content as src/link-in.md",
+        "other/target.md: skipped, same content as src/link-other.md",
+    ]
     assert sorted(d.path for d in docs) == ["src/link-in.md", "src/link-other.md"]
 
     def repoint(link):
         def swap():
             link.unlink()
             link.symlink_to(outside / "secret.md")
+
         return swap
 
-    swap_after_listing(monkeypatch, {"link-in.md": repoint(src / "link-in.md"),
-                                     "link-other.md": repoint(src / "link-other.md")})
+    swap_after_listing(
+        monkeypatch, {"link-in.md": repoint(src / "link-in.md"), "link-other.md": repoint(src / "link-other.md")}
+    )
     docs, warnings = load_documents([src, other], tmp_path)
     assert_no_outside_text(docs)
     by_path = {d.path: d.text for d in docs}
@@ -507,8 +556,9 @@ def test_file_swapped_for_a_fifo_does_not_hang(tmp_path, monkeypatch):
 
     swap_after_listing(monkeypatch, {"a.md": swap})
     out = {}
-    t = threading.Thread(target=lambda: out.update(zip(("docs", "warnings"), load_documents([src], tmp_path))),
-                         daemon=True)
+    t = threading.Thread(
+        target=lambda: out.update(zip(("docs", "warnings"), load_documents([src], tmp_path))), daemon=True
+    )
     t.start()
     t.join(10)
     finished = not t.is_alive()
@@ -578,8 +628,9 @@ def test_cli_index_with_a_document_swapped_for_etc_passwd(tmp_path):
             p.kill()
     while (line := lines.get(timeout=30)) is not None:
         seen.append(line)
-    r = subprocess.run(probe + ["ask", "--json", "root x 0 0 bin bash"], env=env, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        probe + ["ask", "--json", "root x 0 0 bin bash"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     for q in out["quotes"]:

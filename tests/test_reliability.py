@@ -25,8 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-
 from index import store as store_mod
 from index.build import build_index
 from index.config import Settings
@@ -35,12 +33,19 @@ from index.engine import Engine
 from index.errors import BuildError, BuildLockedError, CorruptIndexError, IndexUnavailableError
 from index.store import DATA_FILES, IndexStore
 
+from conftest import ROOT
+
 PY = sys.executable
 QABOT = str(Path(sys.executable).with_name("qabot"))
 PROBE = str(Path(__file__).with_name("qabot_probe.py"))
 QUESTION = "Which banks were sanctioned?"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-       "PYTHONPATH": str(ROOT)}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONPATH": str(ROOT),
+}
 for _k in [k for k in ENV if k.startswith("QABOT_") or k.startswith("QT_")]:
     ENV.pop(_k)
 
@@ -56,8 +61,9 @@ class Proc:
     """A subprocess whose stderr is read line by line so a test can wait for a "@moment" marker."""
 
     def __init__(self, argv, env=None, cwd=ROOT):
-        self.p = subprocess.Popen(argv, cwd=cwd, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True)
+        self.p = subprocess.Popen(
+            argv, cwd=cwd, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         self.lines: list[str] = []
         self.cond = threading.Condition()
         self.t = threading.Thread(target=self._read, daemon=True)
@@ -97,7 +103,7 @@ class Proc:
 
     @property
     def stderr(self) -> str:
-        return "\n".join(l for l in self.lines if l != "<eof>")
+        return "\n".join(line for line in self.lines if line != "<eof>")
 
 
 def probe(*args, hash_encoder=True, extra_env=None, stop=None, go=None) -> Proc:
@@ -168,13 +174,46 @@ def real_index(engine, corpus_settings, tmp_path):
 
 # ---- 1. kill -9 during `qabot index --full` ----------------------------------------------------
 # Each moment is reached in order during a build; the process pauses there and is killed with SIGKILL.
-HASH_MOMENTS = ["t+0.3", "cleanup-1", "load", "load-mid", "loaded", "chunk", "embed-chunks", "embed-sentences",
-                "tmpdir", "db-written", "npy", "commit", "fsync", "rename", "renamed", "switch", "switched",
-                "cleanup-2"]
-PHASE = {"t+0.3": "loading", "cleanup-1": "loading", "load": "loading", "load-mid": "loading", "loaded": "loading",
-         "chunk": "loading", "embed-chunks": "embedding", "embed-sentences": "embedding", "tmpdir": "writing",
-         "db-written": "writing", "npy": "writing", "commit": "writing", "fsync": "writing", "rename": "switching",
-         "renamed": "switching", "switch": "switching", "switched": "switching", "cleanup-2": "switching"}
+HASH_MOMENTS = [
+    "t+0.3",
+    "cleanup-1",
+    "load",
+    "load-mid",
+    "loaded",
+    "chunk",
+    "embed-chunks",
+    "embed-sentences",
+    "tmpdir",
+    "db-written",
+    "npy",
+    "commit",
+    "fsync",
+    "rename",
+    "renamed",
+    "switch",
+    "switched",
+    "cleanup-2",
+]
+PHASE = {
+    "t+0.3": "loading",
+    "cleanup-1": "loading",
+    "load": "loading",
+    "load-mid": "loading",
+    "loaded": "loading",
+    "chunk": "loading",
+    "embed-chunks": "embedding",
+    "embed-sentences": "embedding",
+    "tmpdir": "writing",
+    "db-written": "writing",
+    "npy": "writing",
+    "commit": "writing",
+    "fsync": "writing",
+    "rename": "switching",
+    "renamed": "switching",
+    "switch": "switching",
+    "switched": "switching",
+    "cleanup-2": "switching",
+}
 AFTER_SWITCH = {"switched", "cleanup-2"}
 
 
@@ -220,9 +259,15 @@ def kill_trial(index_dir: Path, moment: str, hash_encoder: bool, script: bool = 
     assert "Traceback" not in r.stderr
     assert leftovers(index_dir) == []
     store.open_current(verify=True).close()
-    return {"moment": moment, "phase": PHASE.get(moment, "embedding" if "embed" in moment else "loading"),
-            "killed_after_s": round(killed_after, 2), "served": after, "previous": before,
-            "leftovers_cleaned": len(left_before), "model": "hash" if hash_encoder else "real"}
+    return {
+        "moment": moment,
+        "phase": PHASE.get(moment, "embedding" if "embed" in moment else "loading"),
+        "killed_after_s": round(killed_after, 2),
+        "served": after,
+        "previous": before,
+        "leftovers_cleaned": len(left_before),
+        "model": "hash" if hash_encoder else "real",
+    }
 
 
 def test_kill_during_build_hash_encoder(hash_index):
@@ -238,8 +283,10 @@ def test_kill_during_build_hash_encoder(hash_index):
 
 def test_kill_during_build_real_model(real_index):
     """Two more kills of a real-model build: the `qabot` script itself while it starts, and mid-embedding."""
-    results = [kill_trial(real_index, "t+4", hash_encoder=False, script=True),
-               kill_trial(real_index, "embed-batch+1.0", hash_encoder=False)]
+    results = [
+        kill_trial(real_index, "t+4", hash_encoder=False, script=True),
+        kill_trial(real_index, "embed-batch+1.0", hash_encoder=False),
+    ]
     for r in results:
         report(kind="kill", **r)
     # Both killed before the switch, while loading and while embedding: the build in service stayed.
@@ -259,18 +306,23 @@ def _erofs(*a, **kw):
 def _raiser(exc: Exception):
     def fail(*a, **kw):
         raise exc
+
     return fail
 
 
 FAILURES = {
     "npy-enospc": lambda mp: mp.setattr(store_mod.np, "save", _enospc),
-    "sqlite-full": lambda mp: mp.setattr("sqlite_utils.db.Table.insert_all",
-                                         _raiser(sqlite3.OperationalError("database or disk is full"))),
-    "faiss-write": lambda mp: mp.setattr("faiss.write_index", _raiser(RuntimeError(
-        "Error in faiss::FileIOWriter: fwrite failed: No space left on device"))),
+    "sqlite-full": lambda mp: mp.setattr(
+        "sqlite_utils.db.Table.insert_all", _raiser(sqlite3.OperationalError("database or disk is full"))
+    ),
+    "faiss-write": lambda mp: mp.setattr(
+        "faiss.write_index",
+        _raiser(RuntimeError("Error in faiss::FileIOWriter: fwrite failed: No space left on device")),
+    ),
     "manifest-fsync": lambda mp: mp.setattr(store_mod.os, "fsync", _enospc),
-    "mkdir-readonly": lambda mp: mp.setattr(store_mod.IndexStore, "new_build_dir",
-                                            _wrap_mkdir_fail(store_mod.IndexStore.new_build_dir)),
+    "mkdir-readonly": lambda mp: mp.setattr(
+        store_mod.IndexStore, "new_build_dir", _wrap_mkdir_fail(store_mod.IndexStore.new_build_dir)
+    ),
     "switch-readonly": lambda mp: mp.setattr(store_mod.os, "replace", _erofs),
 }
 
@@ -289,6 +341,7 @@ def _wrap_mkdir_fail(orig):
             return orig(self)
         finally:
             Path.mkdir = real_mkdir
+
     return new_build_dir
 
 
@@ -352,7 +405,7 @@ def damage(path: Path, how: str) -> None:
         path.write_bytes(data[: len(data) // 2])
     else:  # flip one byte in the middle
         i = len(data) // 2
-        path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:])
+        path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :])
 
 
 @pytest.mark.parametrize("how", ["truncate", "flip"])
@@ -398,8 +451,13 @@ def test_corruption_cli_says_what_and_how(name, real_index):
         assert "Traceback" not in r.stderr
         assert name in r.stderr and "qabot index --full" in r.stderr, r.stderr
         assert r.stdout == ""
-        report(kind="corrupt-cli", file=name, command=argv[0], stderr=r.stderr.strip(),
-               seconds=round(time.monotonic() - t0, 2))
+        report(
+            kind="corrupt-cli",
+            file=name,
+            command=argv[0],
+            stderr=r.stderr.strip(),
+            seconds=round(time.monotonic() - t0, 2),
+        )
 
 
 def test_corruption_cli_recovers_with_index(hash_index):
@@ -493,14 +551,16 @@ LOAD_QUESTIONS = [
 
 async def test_reindex_under_load(engine, corpus_copy):
     """200 asks through Engine.aask, 50 at a time, while arebuild() switches builds."""
-    shutil.copytree(engine.settings.index_path, corpus_copy.index_path,
-                    ignore=shutil.ignore_patterns("lock", "activity.sqlite*"))
+    shutil.copytree(
+        engine.settings.index_path, corpus_copy.index_path, ignore=shutil.ignore_patterns("lock", "activity.sqlite*")
+    )
     eng = Engine(corpus_copy, encoder=engine.encoder)
     old_id = eng.build().build_id
     old_build = eng.build()
     doc = corpus_copy.root / "docs_corpus" / "2025-11-04_treasury_sb0302_dprk-bankers-cybercrime-it-worker-funds.md"
-    doc.write_text(doc.read_text() + "\nThe Zorblax Credit Union was also accused of moving funds for the IT workers."
-                   "\n")
+    doc.write_text(
+        doc.read_text() + "\nThe Zorblax Credit Union was also accused of moving funds for the IT workers.\n"
+    )
     variants = [q for base in LOAD_QUESTIONS for q in (base, base.lower(), base.rstrip("?"), base + " Please.")]
     questions = [variants[i % len(variants)] for i in range(200)]
     sem = asyncio.Semaphore(50)
@@ -548,7 +608,7 @@ async def test_reindex_under_load(engine, corpus_copy):
         b = builds[a.build_id]
         by_path = {d["path"]: i for i, d in b.documents.items()}
         for q in a.quotes + a.more:  # wholly from that build: every quote is that build's text at its offsets
-            assert b.doc_text(by_path[q.doc])[q.start:q.end] == q.text
+            assert b.doc_text(by_path[q.doc])[q.start : q.end] == q.text
             if a.build_id == old_id:
                 assert "Zorblax" not in q.text
     assert seen[old_id] > 0 and seen[new_id] > 0, seen
@@ -556,11 +616,21 @@ async def test_reindex_under_load(engine, corpus_copy):
     assert during > 0
     lat = sorted(dt for _, dt, *_ in answers)
     p50, p95 = lat[len(lat) // 2], lat[int(len(lat) * 0.95) - 1]
-    report(kind="reindex-under-load", asks=len(answers), concurrency=50, failures=len(failures),
-           old_build_answers=seen[old_id], new_build_answers=seen[new_id], asks_during_rebuild=during,
-           p50_ms=round(p50, 1),
-           p95_ms=round(p95, 1), max_ms=round(lat[-1], 1), wall_s=round(wall, 2),
-           rebuild_s=round(summary.seconds, 2), embedded_chunks=summary.embedded_chunks)
+    report(
+        kind="reindex-under-load",
+        asks=len(answers),
+        concurrency=50,
+        failures=len(failures),
+        old_build_answers=seen[old_id],
+        new_build_answers=seen[new_id],
+        asks_during_rebuild=during,
+        p50_ms=round(p50, 1),
+        p95_ms=round(p95, 1),
+        max_ms=round(lat[-1], 1),
+        wall_s=round(wall, 2),
+        rebuild_s=round(summary.seconds, 2),
+        embedded_chunks=summary.embedded_chunks,
+    )
     # the new build answers from the changed text
     z = eng.ask("What was the Zorblax Credit Union accused of?")
     assert any("Zorblax" in q.text for q in z.quotes + z.more)
@@ -574,8 +644,13 @@ def test_build_db_is_read_only(engine):
     """No statement can change a build's database, on the asking thread or any other (Build keeps one
     connection per thread), and nothing was changed by trying."""
     b = engine.build()
-    for sql in ("delete from documents", "update documents set title = 'x'",
-                "insert into terms(term, df) values ('x', 1)", "create table t(x)", "drop table chunks"):
+    for sql in (
+        "delete from documents",
+        "update documents set title = 'x'",
+        "insert into terms(term, df) values ('x', 1)",
+        "create table t(x)",
+        "drop table chunks",
+    ):
         with pytest.raises(sqlite3.OperationalError, match=READ_ONLY):
             b.db.execute(sql)
     errors = []
@@ -620,5 +695,9 @@ def test_a_reader_process_keeps_its_build_and_its_kill_releases_it(hash_index, h
     s = build_index(settings, hash_encoder, full=True)
     names_after = sorted(p.name for p in (hash_index / "builds").iterdir())
     assert names_after == [ids[-1], s.build_id], names_after
-    report(kind="reader-lease", kept_while_open=served in names, removed_after_kill=served not in names_after,
-           builds_while_open=len(ids))
+    report(
+        kind="reader-lease",
+        kept_while_open=served in names,
+        removed_after_kill=served not in names_after,
+        builds_while_open=len(ids),
+    )

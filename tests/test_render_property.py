@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 
-from discord_markdown import Mark, faithful, forgeries, parse
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import unescapeAll
 
 from bot import render
 from index.types import Answer, Quote
+
+from discord_markdown import Mark, faithful, forgeries, parse
 
 _MD = MarkdownIt()
 EXAMPLES = int(os.environ.get("QABOT_HYPOTHESIS_EXAMPLES", "300"))
@@ -26,31 +28,128 @@ PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=
 
 # Pieces of Discord and CommonMark syntax, and the payloads of issue 10.
 PIECES = [
-    "[", "]", "(", ")", "\\", "\\\\", "*", "**", "***", "_", "__", "~", "~~", "|", "||", "`", "``", "```",
-    ">", "> ", ">>> ", "#", "# ", "## ", "-# ", "-", "- ", "+ ", "* ", "1. ", "2) ", "=", "===", "---", "___",
-    "\n", "\n\n", " ", "  ", "\t", "\r\n", "\u2028", "\x0c", "<", "<@123>", "<@!123>", "<@&456>", "<#789>",
-    "@everyone", "@here", "@Everyone", "<t:1:R>", "<t:1700000000>", "<:blob:123>", "<a:blob:123>",
-    "</reindex:123>", "</ask question:42>", "<id:customize>", "https://phish.example/x", "http://evil.example",
-    "<https://evil.example>", "www.evil.example", "mailto:a@b.example", "[a](https://phish.example)",
-    "[a] \\\\[Treasury SDN list\\\\](https://phish.example)", "\\[x\\](https://phish.example)", "](", "![i](",
-    "[r]: https://ref.example", ":smile:", ":", "&amp;", "&#42;", "&lt;", "%", "%zz", ".", "!", "'", '"',
-    "| a | b |\n|---|---|\n", "\u200b", "\u00a0", "é", "漢字の文", "…", "a", "Bank", "1", "   x",
+    "[",
+    "]",
+    "(",
+    ")",
+    "\\",
+    "\\\\",
+    "*",
+    "**",
+    "***",
+    "_",
+    "__",
+    "~",
+    "~~",
+    "|",
+    "||",
+    "`",
+    "``",
+    "```",
+    ">",
+    "> ",
+    ">>> ",
+    "#",
+    "# ",
+    "## ",
+    "-# ",
+    "-",
+    "- ",
+    "+ ",
+    "* ",
+    "1. ",
+    "2) ",
+    "=",
+    "===",
+    "---",
+    "___",
+    "\n",
+    "\n\n",
+    " ",
+    "  ",
+    "\t",
+    "\r\n",
+    "\u2028",
+    "\x0c",
+    "<",
+    "<@123>",
+    "<@!123>",
+    "<@&456>",
+    "<#789>",
+    "@everyone",
+    "@here",
+    "@Everyone",
+    "<t:1:R>",
+    "<t:1700000000>",
+    "<:blob:123>",
+    "<a:blob:123>",
+    "</reindex:123>",
+    "</ask question:42>",
+    "<id:customize>",
+    "https://phish.example/x",
+    "http://evil.example",
+    "<https://evil.example>",
+    "www.evil.example",
+    "mailto:a@b.example",
+    "[a](https://phish.example)",
+    "[a] \\\\[Treasury SDN list\\\\](https://phish.example)",
+    "\\[x\\](https://phish.example)",
+    "](",
+    "![i](",
+    "[r]: https://ref.example",
+    ":smile:",
+    ":",
+    "&amp;",
+    "&#42;",
+    "&lt;",
+    "%",
+    "%zz",
+    ".",
+    "!",
+    "'",
+    '"',
+    "| a | b |\n|---|---|\n",
+    "\u200b",
+    "\u00a0",
+    "é",
+    "漢字の文",
+    "…",
+    "a",
+    "Bank",
+    "1",
+    "   x",
 ]
 _CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 hostile = st.lists(st.one_of(st.sampled_from(PIECES), st.text(_CHARS, max_size=4)), max_size=24).map("".join)
-long_hostile = st.lists(st.one_of(st.sampled_from(PIECES), st.text(_CHARS, max_size=12)), min_size=60,
-                        max_size=400).map("".join)
+long_hostile = st.lists(
+    st.one_of(st.sampled_from(PIECES), st.text(_CHARS, max_size=12)), min_size=60, max_size=400
+).map("".join)
 urls = st.one_of(
     st.none(),
-    st.sampled_from(["https://home.treasury.gov/news/press-releases/sb0302", "javascript:alert(1)",
-                     "https://example.org/page_(x)#:~:text=a) [b](http://evil", "ftp://x.example/f",
-                     "https://x.example/" + "a" * 600, "https://x.example/p#:~:text=" + "%E6%BC%A2" * 80]),
+    st.sampled_from(
+        [
+            "https://home.treasury.gov/news/press-releases/sb0302",
+            "javascript:alert(1)",
+            "https://example.org/page_(x)#:~:text=a) [b](http://evil",
+            "ftp://x.example/f",
+            "https://x.example/" + "a" * 600,
+            "https://x.example/p#:~:text=" + "%E6%BC%A2" * 80,
+        ]
+    ),
     hostile.map(lambda t: "https://example.org/" + t),
 )
-quotes = st.builds(Quote, text=hostile, doc=hostile, title=hostile, url=urls,
-                   date=st.one_of(st.none(), hostile), score=st.just(0.5))
-long_quotes = st.builds(Quote, text=long_hostile, doc=hostile, title=st.one_of(hostile, long_hostile), url=urls,
-                        date=st.one_of(st.none(), hostile, long_hostile), score=st.just(0.5))
+quotes = st.builds(
+    Quote, text=hostile, doc=hostile, title=hostile, url=urls, date=st.one_of(st.none(), hostile), score=st.just(0.5)
+)
+long_quotes = st.builds(
+    Quote,
+    text=long_hostile,
+    doc=hostile,
+    title=st.one_of(hostile, long_hostile),
+    url=urls,
+    date=st.one_of(st.none(), hostile, long_hostile),
+    score=st.just(0.5),
+)
 rows = st.fixed_dictionaries({"title": hostile, "path": hostile, "url": urls, "date": st.one_of(st.none(), hostile)})
 
 
@@ -82,7 +181,7 @@ def assert_source_line(line, bullet: str, title: str, url: str | None, date: str
     assert faithful(mark.text, title) if title.split() else mark.text == "Source", (mark.text, title)
     head = f"{bullet} {mark.text}"
     assert line.text.startswith(head), (line.text, head)
-    rest = line.text[len(head):]
+    rest = line.text[len(head) :]
     if date and date.split():
         assert rest.startswith(" · ") and faithful(rest[3:], date), (rest, date)
     else:
@@ -170,9 +269,25 @@ def test_sources_pages_forge_nothing_and_read_exactly(page_rows, filter):
 
 def test_the_parser_is_live():
     """The checks above mean something only if the parser sees Discord markup: it must see all of this."""
-    found = forgeries("[a](https://x.example) **b** <@1> <t:1:R> <a:blob:12> </reindex:5> @everyone `c` ||d||"
-                      " ~~e~~ __f__ https://bare.example\n-# sub\n# h\n---\n1. x")
-    for kind in ("link 'a'", "strong", "code", "spoiler", "s 'e'", "u 'f'", "link 'https://bare.example'",
-                 "reference mention", "reference timestamp", "reference emoji", "reference command",
-                 "subtext", "block heading", "block ordered_list", "line(s) became something else"):
+    found = forgeries(
+        "[a](https://x.example) **b** <@1> <t:1:R> <a:blob:12> </reindex:5> @everyone `c` ||d||"
+        " ~~e~~ __f__ https://bare.example\n-# sub\n# h\n---\n1. x"
+    )
+    for kind in (
+        "link 'a'",
+        "strong",
+        "code",
+        "spoiler",
+        "s 'e'",
+        "u 'f'",
+        "link 'https://bare.example'",
+        "reference mention",
+        "reference timestamp",
+        "reference emoji",
+        "reference command",
+        "subtext",
+        "block heading",
+        "block ordered_list",
+        "line(s) became something else",
+    ):
         assert any(f.startswith(kind) or kind in f for f in found), (kind, found)

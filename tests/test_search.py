@@ -56,9 +56,17 @@ def test_diversify_caps_chunks_per_document_in_the_head():
 
 
 DOCS = [
-    ("a.md", "Mixers", "Blender.io was the first virtual currency mixer sanctioned by OFAC. Tornado Cash followed in 2022."),
+    (
+        "a.md",
+        "Mixers",
+        "Blender.io was the first virtual currency mixer sanctioned by OFAC. Tornado Cash followed in 2022.",
+    ),
     ("b.md", "Banks", "Korea Kwangson Banking Corp. and Ryujong Credit Bank were designated for sanctions evasion."),
-    ("c.md", "What's new", "The \"Lazarus Group\" stole crypto; NEAR( protocol users and AND OR operators were mentioned."),
+    (
+        "c.md",
+        "What's new",
+        'The "Lazarus Group" stole crypto; NEAR( protocol users and AND OR operators were mentioned.',
+    ),
 ]
 
 
@@ -80,11 +88,41 @@ def tiny_build(tmp_path_factory):
     return IndexStore(settings.index_path).open_current(), HashEncoder()
 
 
-@pytest.mark.parametrize("question", [
-    '"', '""', '"unbalanced quote', "*", "Blender*", "NEAR(", "NEAR(a b, 3)", "what's", "AND OR", "OR", "NOT",
-    "a AND b OR NOT c", "col:umn", "title:Banks", "^start", "(((", ")", "-", "+", "{x}", "[x]", "x'); drop table chunks; --",
-    "’", "é", "??", "   ", "", "Tornado Cash OR", "AND", "\x00",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        '"',
+        '""',
+        '"unbalanced quote',
+        "*",
+        "Blender*",
+        "NEAR(",
+        "NEAR(a b, 3)",
+        "what's",
+        "AND OR",
+        "OR",
+        "NOT",
+        "a AND b OR NOT c",
+        "col:umn",
+        "title:Banks",
+        "^start",
+        "(((",
+        ")",
+        "-",
+        "+",
+        "{x}",
+        "[x]",
+        "x'); drop table chunks; --",
+        "’",
+        "é",
+        "??",
+        "   ",
+        "",
+        "Tornado Cash OR",
+        "AND",
+        "\x00",
+    ],
+)
 @pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
 def test_fts_syntax_in_questions_never_raises(tiny_build, question, mode):
     build, enc = tiny_build
@@ -96,8 +134,11 @@ def test_fts_syntax_in_questions_never_raises(tiny_build, question, mode):
 
 def test_keyword_terms_with_punctuation_still_match(tiny_build):
     build, enc = tiny_build
-    for q, want in (("Who sanctioned Blender.io?", "a.md"), ("What's Ryujong Credit Bank?", "b.md"),
-                    ('the "Lazarus Group"', "c.md")):
+    for q, want in (
+        ("Who sanctioned Blender.io?", "a.md"),
+        ("What's Ryujong Credit Bank?", "b.md"),
+        ('the "Lazarus Group"', "c.md"),
+    ):
         hits = search(build, q, enc.encode([q])[0], SearchParams(), mode="bm25", k=3)
         assert hits and build.documents[hits[0].doc_id]["path"] == want, q
 

@@ -45,9 +45,15 @@ def test_build_records_approximate_index_and_dense_reranks(tmp_path, hash_encode
     monkeypatch.setattr(vectors_mod, "EXACT_MAX_CHUNKS", 100)
     words = "bank sanction mixer wallet token hacker launder bridge exchange treasury fraud worker".split()
     rng = np.random.default_rng(1)
-    docs = [Document(path=f"d{i}.md", title=f"Doc {i}", content_hash=str(i),
-                     text=" ".join(rng.choice(words, 12)) + ". " + " ".join(rng.choice(words, 10)) + ".")
-            for i in range(400)]
+    docs = [
+        Document(
+            path=f"d{i}.md",
+            title=f"Doc {i}",
+            content_hash=str(i),
+            text=" ".join(rng.choice(words, 12)) + ". " + " ".join(rng.choice(words, 10)) + ".",
+        )
+        for i in range(400)
+    ]
     settings = Settings(root=tmp_path, sources=("x",), index_dir="idx")
     summary = build_index(settings, hash_encoder, full=True, documents=docs)
     assert summary.chunks >= 400
@@ -101,8 +107,15 @@ def test_percentiles():
 
 def test_synthetic_corpus_is_deterministic_and_real_text(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
-    rows = [{"_id": str(i), "title": f"Title {i}", "text": f"Sentence one of abstract {i} is here. "
-             f"Sentence two follows it closely. A third sentence ends abstract {i}."} for i in range(20)]
+    rows = [
+        {
+            "_id": str(i),
+            "title": f"Title {i}",
+            "text": f"Sentence one of abstract {i} is here. "
+            f"Sentence two follows it closely. A third sentence ends abstract {i}.",
+        }
+        for i in range(20)
+    ]
     corpus.write_text("\n".join(json.dumps(r) for r in rows))
     abstracts = bs.load_abstracts(corpus)
     assert len(abstracts) == 20 and len(abstracts[0][1]) == 3
@@ -122,9 +135,15 @@ def test_large_index_helper_builds_tiny_size(tmp_path, hash_encoder, monkeypatch
     from index.engine import Engine
 
     corpus = tmp_path / "corpus.jsonl"
-    rows = [{"_id": str(i), "title": f"Study {i} of kinase signalling",
-             "text": f"Kinase {i} regulates apoptosis in mice. The effect was strong in cohort {i}. "
-                     f"Results replicate in human cells."} for i in range(30)]
+    rows = [
+        {
+            "_id": str(i),
+            "title": f"Study {i} of kinase signalling",
+            "text": f"Kinase {i} regulates apoptosis in mice. The effect was strong in cohort {i}. "
+            f"Results replicate in human cells.",
+        }
+        for i in range(30)
+    ]
     corpus.write_text("\n".join(json.dumps(r) for r in rows))
     monkeypatch.setattr(vectors_mod, "EXACT_MAX_CHUNKS", 50)
     info = bs.ensure_large_index(tmp_path, "tiny", 120, cache=tmp_path / "cache", corpus=corpus, encoder=hash_encoder)
@@ -133,19 +152,25 @@ def test_large_index_helper_builds_tiny_size(tmp_path, hash_encoder, monkeypatch
     assert again["cached"]
     eng = Engine(bs.large_settings(tmp_path, "tiny", tmp_path / "cache"), encoder=hash_encoder)
     assert eng.build().manifest["index_type"] == "ivfpq"
-    stats = bs.measure_asks(eng, ["Which kinase regulates apoptosis?", "What happened in cohort 3?", "human cells"], n=6, warm=1)
+    stats = bs.measure_asks(
+        eng, ["Which kinase regulates apoptosis?", "What happened in cohort 3?", "human cells"], n=6, warm=1
+    )
     assert stats["n"] == 6 and stats["p50"] > 0
 
     # the lean writer (used for 1m) writes the same tables and counts as build_index
     monkeypatch.setattr(bs, "LEAN_ABOVE", 0)
-    lean = bs.ensure_large_index(tmp_path, "tiny-lean", 120, cache=tmp_path / "cache", corpus=corpus, encoder=hash_encoder)
+    lean = bs.ensure_large_index(
+        tmp_path, "tiny-lean", 120, cache=tmp_path / "cache", corpus=corpus, encoder=hash_encoder
+    )
     assert "lean" in lean["writer"] and (lean["chunks"], lean["sentences"]) == (info["chunks"], info["sentences"])
     a = Engine(bs.large_settings(tmp_path, "tiny", tmp_path / "cache"), encoder=hash_encoder).build()
     b = Engine(bs.large_settings(tmp_path, "tiny-lean", tmp_path / "cache"), encoder=hash_encoder).build()
     for table in ("documents", "chunks", "sentences", "terms"):
         cols = "term, df" if table == "terms" else "*"
         order = "term" if table == "terms" else "id"
-        assert a.query(f"select {cols} from {table} order by {order}") == b.query(f"select {cols} from {table} order by {order}")
+        assert a.query(f"select {cols} from {table} order by {order}") == b.query(
+            f"select {cols} from {table} order by {order}"
+        )
     assert np.array_equal(np.asarray(a.vectors.chunk_vecs), np.asarray(b.vectors.chunk_vecs))
     assert b.manifest["index_type"] == "ivfpq" and b.manifest["counts"] == a.manifest["counts"]
     assert set(a.manifest) - set(b.manifest) == {"documents"}  # one manifest function; the lean one skips the hashes
@@ -172,12 +197,15 @@ def test_check_targets():
 
 
 def test_help_does_not_import_heavy_modules():
-    code = ("import sys, contextlib, io\n"
-            "from cli.main import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
-            "heavy = [m for m in ('torch', 'faiss', 'sentence_transformers', 'transformers', 'numpy') if m in sys.modules]\n"
-            "print(','.join(heavy))\n")
+    code = (
+        "import sys, contextlib, io\n"
+        "from cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+        "heavy = [m for m in ('torch', 'faiss', 'sentence_transformers', 'transformers', 'numpy')\n"
+        "         if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
@@ -193,8 +221,12 @@ def test_plain_torch_encoder_matches_sentence_transformers():
         pytest.skip(f"model not available: {exc}")
     assert isinstance(model, TorchBert)
     ref_enc = Encoder(backend="sentence-transformers")
-    texts = ["Which banks were sanctioned?", "x", "Ünïcode café — “quotes”, e.g. U.S. 2023",
-             "A much longer passage. " * 80]  # longer than 256 tokens: truncated the same way
+    texts = [
+        "Which banks were sanctioned?",
+        "x",
+        "Ünïcode café — “quotes”, e.g. U.S. 2023",
+        "A much longer passage. " * 80,
+    ]  # longer than 256 tokens: truncated the same way
     assert len(texts) <= DIRECT_MAX
     ref = ref_enc.encode(texts * 3)
     assert np.abs(enc.encode(texts) - ref[:4]).max() < 1e-5

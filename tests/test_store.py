@@ -10,7 +10,7 @@ import pytest
 
 from index.build import build_index
 from index.errors import CorruptIndexError, IndexMismatchError, IndexUnavailableError
-from index.store import BUILD_MARKER, DATA_FILES, FORMAT_VERSION, LEASE_FILE, Build, IndexStore, sha256_file
+from index.store import BUILD_MARKER, DATA_FILES, FORMAT_VERSION, LEASE_FILE, IndexStore, sha256_file
 
 
 @pytest.fixture()
@@ -71,7 +71,9 @@ def test_the_build_answers_reads_by_name(built, hash_encoder):
     v = b.chunk_vectors(cids)
     assert v.dtype == np.float32 and v.shape == (len(cids), hash_encoder.dim)
     assert np.allclose(b.chunk_cosines(cids[::-1], v[0]), (v @ v[0])[::-1], atol=1e-6)
-    stored = np.asarray(b.vectors.sent_vecs[sids[0] - 1:sids[-1]], dtype=np.float32)  # a document's ids are consecutive
+    stored = np.asarray(
+        b.vectors.sent_vecs[sids[0] - 1 : sids[-1]], dtype=np.float32
+    )  # a document's ids are consecutive
     assert np.array_equal(b.sentence_vectors(sids[::-1]), stored[::-1])
     assert b.chunk_vectors([]).shape == (0, hash_encoder.dim)
     # keyword_scores: the BM25 of exactly the matching candidates, as keyword() ranks them
@@ -107,7 +109,7 @@ def test_atomic_switch_keeps_old_build_readable(built, hash_encoder):
 def test_cleanup_keeps_current_and_previous(built, hash_encoder):
     settings, store, first = built
     ids = [first.build_id]
-    for i in range(3):
+    for _ in range(3):
         s = build_index(settings, hash_encoder, full=True)
         ids.append(s.build_id)
     assert sorted(p.name for p in store.builds.iterdir()) == ids[-2:]

@@ -7,10 +7,9 @@ import json
 import logging
 
 import pytest
+from test_cli import qabot
 
 from index.terminal import SafeFormatter, json_text, visible
-
-from test_cli import qabot
 
 OSC8 = "\x1b]8;;https://phish.example/\x07Treasury SDN list\x1b]8;;\x07"
 CSI_C1 = "\x9b31m"  # the one-byte C1 form of ESC [
@@ -55,9 +54,11 @@ def test_cli_prints_hostile_documents_inertly(tmp_path):
     docs = tmp_path / "docs_corpus"
     docs.mkdir()
     (docs / "hostile.md").write_text(
-        f"---\nurl: https://home.treasury.gov/news\n---\n# Sanctions {OSC8}\n\n"  # YAML refuses raw ESC; a heading does not
+        # YAML refuses a raw ESC in front matter; a heading does not
+        f"---\nurl: https://home.treasury.gov/news\n---\n# Sanctions {OSC8}\n\n"
         f"The Glorpbank sanctions notice {OSC8} was issued in \x1b[31mred\x1b[0m {CSI_C1} today.\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (docs / "bad\x1b[2Jname.md").write_bytes(b"\xff\xfe not utf-8")
     (tmp_path / "qabot.toml").write_text('sources = ["docs_corpus"]\n')
     cfg = ["--config", str(tmp_path / "qabot.toml"), "--index-dir", str(tmp_path / "idx")]

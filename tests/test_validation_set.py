@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import ROOT
-
 from bench.evaluate import calibrate, evaluate
+
+from conftest import ROOT
 
 VALIDATION = ROOT / "tests" / "data" / "validation.jsonl"
 

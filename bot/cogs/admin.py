@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -30,8 +30,8 @@ def age(built_at: str) -> str:
     except (ValueError, AttributeError):
         return "unknown"
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    seconds = max((datetime.now(timezone.utc) - when).total_seconds(), 0)
+        when = when.replace(tzinfo=UTC)
+    seconds = max((datetime.now(UTC) - when).total_seconds(), 0)
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
