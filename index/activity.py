@@ -105,7 +105,7 @@ class ActivityLog:
             try:
                 db.conn.execute("pragma journal_mode = wal")
                 if not db["questions"].exists():
-                    db["questions"].create(
+                    db.table("questions").create(
                         {
                             "id": int,
                             "ts": float,
@@ -121,7 +121,7 @@ class ActivityLog:
                         pk="id",
                     )
                 if not db["feedback"].exists():
-                    db["feedback"].create(
+                    db.table("feedback").create(
                         {"answer_id": int, "user_hash": str, "guild_id": int, "vote": int, "ts": float},
                         pk=("answer_id", "user_hash"),
                     )

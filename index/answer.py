@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -153,7 +154,7 @@ def acronym_groups(q: str) -> dict[str, set[str]]:
     return out
 
 
-def expand_acronyms(terms: set[str], groups: dict[str, set[str]]) -> set[str]:
+def expand_acronyms(terms: AbstractSet[str], groups: dict[str, set[str]]) -> AbstractSet[str]:
     """A passage that uses an initialism also covers the words it stands for."""
     for a, ts in groups.items():
         if a in terms:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from .types import Chunk, Sentence
 
@@ -141,7 +142,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
 
 def segment(text: str) -> list[tuple[str, object]]:
     """Blocks of the document in order: ("heading", (level, title)) or ("para", (start, end))."""
-    blocks = []
+    blocks: list[tuple[str, object]] = []
     pos = 0
     para_start = None
     prev_end = 0  # set with para_start: the end of the paragraph's last line
@@ -163,6 +164,7 @@ def segment(text: str) -> list[tuple[str, object]]:
         if is_list:
             lead = len(line) - len(line.lstrip())
             mark = LIST_MARK.match(line.lstrip())
+            assert mark is not None  # is_list: the same match succeeded above
             blocks.append(("para", (line_start + lead + mark.end(), line_end)))
             continue
         if para_start is None:
@@ -194,11 +196,11 @@ def chunk_document(text: str) -> tuple[list[Sentence], list[Chunk]]:
     heading_breaks: set[int] = set()
     for kind, value in segment(text):
         if kind == "heading":
-            level, title = value
+            level, title = cast(tuple[int, str], value)
             path = [p for p in path if p[0] < level] + [(level, title)]
             heading_breaks.add(len(sentences))
             continue
-        a, b = value
+        a, b = cast(tuple[int, int], value)
         for s, e in split_sentences(text, a, b):
             s, e = _strip_markup(text, s, e)
             sentences.append(Sentence(s, e))

@@ -9,10 +9,14 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ModelError
+
+if TYPE_CHECKING:  # imported lazily at run time: it pulls in transformers and scikit-learn
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +144,7 @@ class Encoder:
     def __init__(self, batch_size: int = 64, backend: str | None = None):
         self.batch_size = batch_size
         self.backend = backend or os.environ.get("QABOT_ENCODER_BACKEND", "torch")
-        self._model = None
+        self._model: TorchBert | SentenceTransformer | None = None
         self._lock = threading.Lock()
 
     @property
@@ -162,7 +166,7 @@ class Encoder:
 
                 torch.set_num_threads(torch_threads())
                 log.info("loading embedding model from %s (%s)", path, self.backend)
-                model = None
+                model: TorchBert | SentenceTransformer | None = None
                 if self.backend != "sentence-transformers":
                     try:
                         model = TorchBert(path)
@@ -173,12 +177,16 @@ class Encoder:
 
                     self.backend = "sentence-transformers"
                     model = SentenceTransformer(str(path), device="cpu")
-                    self.dim = (
+                    dim = (
                         model.get_embedding_dimension()
                         if hasattr(model, "get_embedding_dimension")
                         else model.get_sentence_embedding_dimension()
                     )
+                    if dim is None:  # not for the checksum-verified MiniLM, whose pooling gives DIM
+                        raise ModelError(f"{path} reports no embedding dimension")
+                    self.dim = dim
                 else:
+                    assert isinstance(model, TorchBert)  # mypy widens `model` again after the try/except
                     self.dim = model.dim
                 self._model = model
         return self._model

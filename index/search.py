@@ -160,7 +160,9 @@ def fuse(
 
 def diversify(hits: list[Hit], doc_of: dict[int, int], per_doc: int, top: int) -> list[Hit]:
     """Keep at most `per_doc` chunks of one document among the first `top`; the rest follow in order."""
-    head, tail, counts = [], [], {}
+    head: list[Hit] = []
+    tail: list[Hit] = []
+    counts: dict[int, int] = {}
     for h in hits:
         h.doc_id = doc_of.get(h.chunk_id, 0)
         if len(head) < top and counts.get(h.doc_id, 0) < per_doc:
@@ -214,6 +216,7 @@ def search(
     elif mode == "bm25":
         hits = [Hit(c, s, bm25_rank=r) for r, (c, s) in enumerate(bm25)]
     elif p.fusion == "convex" and dense and bm25:
+        assert qvec is not None  # `dense` is only non-empty when qvec was given
         ids = list(dict.fromkeys([c for c, _ in dense] + [c for c, _ in bm25]))
         full = build.n_chunks <= FULL_SCAN_MAX
         ed, eb = exact_scores(build, qvec, match if full else "", ids)

@@ -518,7 +518,9 @@ class IndexStore:
 
     def _survey(self, fd: int) -> tuple[list[str], list[str]]:
         """Names of the finished and unfinished builds in builds/ (open as `fd`), refusing foreign entries."""
-        finished, unfinished, foreign = [], [], []
+        finished: list[str] = []
+        unfinished: list[str] = []
+        foreign: list[str] = []
         with os.scandir(fd) as it:
             entries = list(it)
         for e in entries:

@@ -9,6 +9,7 @@ the two sides into one open build.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -66,7 +67,8 @@ def make_faiss_index(vectors: np.ndarray, ids: np.ndarray, kind: str | None = No
         n_train = min(n, max(TRAIN_PER_LIST * nlist, 2**nbits * TRAIN_PER_CODE), TRAIN_MAX)
         sample = x[np.sort(rng.choice(n, n_train, replace=False))] if n_train < n else x
         ivf.train(sample)
-        ivf.quantizer_trains_alone = 0
+        # faiss's stub types this C `char` field as str; SWIG takes (and the C code means) the int 0
+        ivf.quantizer_trains_alone = 0  # type: ignore[assignment]
         for i in range(0, n, ADD_SLICE):
             ivf.add_with_ids(x[i : i + ADD_SLICE], ids[i : i + ADD_SLICE])
         ivf.nprobe = int(min(nlist, max(NPROBE_MIN, nlist // NPROBE_SHARE)))  # stored with the index
@@ -114,7 +116,11 @@ class Vectors:
         self.index_type = manifest.get("index_type")
         self.faiss = faiss.read_index(str(folder / FAISS_FILE))
         if self.index_type == "hnsw":
-            faiss.downcast_index(self.faiss.index).hnsw.efSearch = int(manifest.get("ef_search", HNSW_EF_SEARCH))
+            # read_index and downcast_index return the concrete class, but faiss's stubs say plain Index:
+            # an hnsw build is an IndexIDMap2 around an IndexHNSWFlat (make_faiss_index)
+            idmap = cast("faiss.IndexIDMap2", self.faiss)
+            hnsw = cast("faiss.IndexHNSWFlat", faiss.downcast_index(idmap.index))
+            hnsw.hnsw.efSearch = int(manifest.get("ef_search", HNSW_EF_SEARCH))
         self.chunk_vecs = np.load(folder / CHUNK_VECS_FILE, mmap_mode="r")
         self.sent_vecs = np.load(folder / SENT_VECS_FILE, mmap_mode="r")
 
