@@ -1,0 +1,50 @@
+"""The held-out split (tests/data/holdout.jsonl): chat-style questions over the bundled corpus,
+written apart from the code and never used to train, tune or calibrate anything. Only its soundness
+is tested here; the figures on it are reported in docs/BENCHMARKS.md, never asserted, so nobody is
+tempted to fit the code to it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+from conftest import ROOT
+
+HOLDOUT = ROOT / "tests" / "data" / "holdout.jsonl"
+KINDS = {"kind:attribute", "kind:false-premise", "kind:never-mentioned", "kind:near-miss"}
+
+
+def fold(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip().lower()
+
+
+def rows() -> list[dict]:
+    return [json.loads(line) for line in HOLDOUT.read_text().splitlines() if line.strip()]
+
+
+def test_the_split_is_large_enough_and_covers_the_four_kinds_of_unanswerable():
+    items = rows()
+    assert len(items) >= 60 and len({r["id"] for r in items}) == len(items)
+    unanswerable = [r for r in items if r["type"] == "unanswerable"]
+    assert len(unanswerable) >= 20
+    kinds = Counter(t for r in unanswerable for t in r["tags"] if t.startswith("kind:"))
+    assert set(kinds) == KINDS and min(kinds.values()) >= 5
+    assert all(r["answers"] == [] and r["doc"] is None and r.get("why") for r in unanswerable)
+
+
+def test_every_gold_answer_and_evidence_is_verbatim_in_its_document():
+    by_name = {p.name: p for d in ("docs_corpus", "seeds") for p in (ROOT / d).rglob("*") if p.is_file()}
+    for r in rows():
+        if r["type"] == "unanswerable":
+            continue
+        docs = r["doc"] if isinstance(r["doc"], list) else [r["doc"]]
+        text = " ".join(fold(by_name[d].read_text(encoding="utf-8-sig")) for d in docs)
+        evidence = r["evidence"] if isinstance(r["evidence"], list) else [r["evidence"]]
+        for ev in evidence:
+            assert fold(ev) in text, (r["id"], ev)
+        if r["type"] == "yes-no":
+            assert r["answers"] in (["yes"], ["no"]), r["id"]
+            continue
+        for ans in r["answers"]:
+            assert fold(ans) in text, (r["id"], ans)
