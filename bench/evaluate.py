@@ -197,7 +197,7 @@ def calibrate(
     for item in items:
         q = item["question"]
         evs.append((engine.answerer.evidence(b, q, engine.embed_question(q)), item["type"] != "unanswerable"))
-    strengths = [(ev["strength"], a) for ev, a in evs]
+    strengths = [(ev.strength, a) for ev, a in evs]
     vals = sorted({round(s, 6) for s, _ in strengths})
     pos = [s for s, a in strengths if a]
     neg = [s for s, a in strengths if not a]

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from .activity import ActivityLog
-from .answer import CALIBRATION_FILE, Answerer, load_calibration, question_parts
+from .answer import Answerer
 from .config import Settings, load_settings
+from .decide import CALIBRATION_FILE, load_calibration
 from .errors import IndexMismatchError, IndexUnavailableError, QuestionError
+from .question import parse_question
 from .store import Build, IndexStore
 from .text import content_terms
 from .types import Answer, BuildSummary
@@ -208,10 +210,10 @@ class Engine:
         t0 = time.perf_counter()
         q = check_question(question, self.settings.max_question_chars)
         with self._using() as build:  # captured once: a switch during this ask does not affect it
-            parts = question_parts(q)
-            if parts:  # a two-part question: the whole and its halves in one encoder call
-                self.embed_questions([q, *parts])
-            answer = self.answerer.answer(build, q, self.embed_question(q), embed=self.embed_questions)
+            parsed = parse_question(q)  # once, for every stage
+            if parsed.parts:  # a two-part question: the whole and its halves in one encoder call
+                self.embed_questions([q, *parsed.parts])
+            answer = self.answerer.answer(build, parsed, self.embed_question(q), embed=self.embed_questions)
         answer.question = q
         answer.took_ms = (time.perf_counter() - t0) * 1000
         return answer

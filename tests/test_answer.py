@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from index.answer import is_list_question, text_fragment_link
 from index.errors import QuestionError
+from index.present import text_fragment_link
+from index.question import is_list_question
 from index.types import Answer
 
 from conftest import DEV_SET, ROOT, require_shared
@@ -152,7 +153,7 @@ def test_answer_json_shape(engine):
 
 
 def test_both_questions_are_split_in_two_halves():
-    from index.answer import question_parts
+    from index.question import question_parts
 
     a, b = question_parts(
         "Which mixer appears both in the Sinbad press release and in the case about the Atlanta theft?"
@@ -164,7 +165,7 @@ def test_both_questions_are_split_in_two_halves():
 
 
 def test_names_in_a_sentence_skip_question_words_and_sentence_starts():
-    from index.answer import names_in
+    from index.bridge import names_in
     from index.text import term_set
 
     text = "To hide the money, Kim Kwang Jin used the mixer Tornado Cash and sent it to the Lazarus Group."
@@ -187,7 +188,7 @@ def test_a_both_question_quotes_the_name_the_two_documents_share(engine):
 
 
 def test_answer_kind_detection():
-    from index.answer import answer_kind
+    from index.question import answer_kind
 
     def kind(q, sentence):
         k = answer_kind(q)
@@ -218,7 +219,7 @@ def test_no_sentence_giving_the_kind_of_answer_asked_for_is_an_abstention(engine
     """The documents say what Sobaeksu does, never since when: no duration, so no answer."""
     q = "How long has Sobaeksu been in business?"
     ev = engine.answerer.evidence(engine.build(), q, engine.embed_question(q))
-    assert ev["kind_found"] is False
+    assert ev.kind_found is False
     a = engine.ask(q)
     assert a.abstained and all(x.closest for x in a.quotes)
 
@@ -227,7 +228,7 @@ def test_a_sentence_that_only_shares_names_is_not_an_answer(engine):
     """The focus test on its own: sentences naming the bank but nothing of what is asked about it."""
     q = "What is the SWIFT/BIC code of Ryujong Credit Bank?"
     ev = engine.answerer.evidence(engine.build(), q, engine.embed_question(q))
-    assert ev["focus"] < engine.answerer.p.focus_min
+    assert ev.focus < engine.answerer.p.focus_min
     assert engine.answerer.abstains(ev, threshold=0.0)  # abstains whatever the strength threshold
     ev_ok = engine.answerer.evidence(engine.build(), QUESTION, engine.embed_question(QUESTION))
     assert not engine.answerer.abstains(ev_ok, threshold=0.0)

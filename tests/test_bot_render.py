@@ -12,7 +12,7 @@ import discord
 
 from bot import render
 from bot.views import answer_view
-from index.answer import text_fragment_link
+from index.present import text_fragment_link
 from index.types import Answer, Quote
 
 from discord_markdown import Mark, faithful, forgeries, parse

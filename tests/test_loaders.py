@@ -215,7 +215,7 @@ def test_pdf_pages_and_links(tmp_path):
     second = d.text.index("The second page")
     assert d.pages[1][0] <= second and d.pages[0][0] <= d.text.index("The first page") < d.pages[1][0]
     assert d.url == "https://files.example.org/docs/r.pdf"
-    from index.answer import text_fragment_link
+    from index.present import text_fragment_link
 
     assert text_fragment_link(d.url, "The second page", "pdf", 2) == "https://files.example.org/docs/r.pdf#page=2"
 

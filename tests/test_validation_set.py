@@ -42,7 +42,7 @@ def test_eval_on_the_validation_set(engine):
 
 
 def test_calibrate_pools_several_sets_without_writing(engine):
-    from index.answer import CALIBRATION_FILE
+    from index.decide import CALIBRATION_FILE
 
     before = CALIBRATION_FILE.read_text()
     cal = calibrate(engine, [str(VALIDATION), str(VALIDATION)], write=False)
@@ -56,7 +56,7 @@ def test_calibrate_writes_into_the_index_folder_and_the_engine_uses_it(engine, c
     """The installed package is never written; the index folder's own fit wins over the shipped one."""
     import shutil
 
-    from index.answer import CALIBRATION_FILE
+    from index.decide import CALIBRATION_FILE
     from index.engine import Engine
 
     idx = tmp_path / "idx"

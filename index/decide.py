@@ -1,0 +1,45 @@
+"""Stage 4 of an answer: answer or abstain, from the evidence alone.
+
+Why a stage of its own: abstaining when the documents do not say is the bot's core promise, and the
+rule is three tests that a newcomer should find in one place: the evidence strength against the
+calibrated threshold, the kind rule (a "how much" question needs a sentence giving an amount), and
+the focus rule (below `sure_above`, one of the best sentences must itself state what is asked, not
+only name the same people and places). `qabot calibrate` (bench/evaluate.py) fits the threshold with
+this same rule.
+
+The calibration is read once, when the `Answerer` is made: the shipped one (part of the package,
+read-only) or, preferred by the Engine, the index folder's own, which `qabot calibrate` writes. The
+installed package is never written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .params import AnswerParams
+from .read import Evidence
+
+# The shipped calibration (read-only, part of the package). `qabot calibrate` writes its fit into the
+# index folder instead (Engine prefers that file), never into the installed package.
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+
+def load_calibration(path: Path = CALIBRATION_FILE) -> dict:
+    """The calibration at `path` (the shipped one by default); {} when it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def calibrated_threshold(cal: dict, p: AnswerParams) -> float:
+    """The strength below which the answer path abstains: the calibration's, else the parameter's."""
+    return float(cal.get("abstain_below", p.abstain_below))
+
+
+def abstains(ev: Evidence, threshold: float, p: AnswerParams) -> bool:
+    """Whether the evidence is too weak to quote as an answer."""
+    if not ev.sentences or ev.strength < threshold or not ev.kind_found:
+        return True
+    return ev.strength < p.sure_above and ev.focus < p.focus_min
