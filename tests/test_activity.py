@@ -8,10 +8,11 @@ import sqlite3
 import stat
 
 import pytest
-from test_cli import qabot
 
 from index.activity import KEY_FILE, ActivityLog, redact_mentions
 from index.errors import ActivityError
+
+from clikit import qabot
 
 USER = 123456789012345678
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_cli import qabot
 
 from bench.squad import Result, article_folds, best_threshold, cross_validate, figures
+
+from clikit import qabot
 
 
 def res(article, answerable, hit1, confidence, abstained=False, hit3=None):

@@ -17,7 +17,7 @@ import pytest
 from index.engine import Engine
 
 from botkit import CORPUS, settings_for
-from clikit import qabot
+from clikit import admin_qabot
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.simcord(settle_timeout=120), pytest.mark.slow]
 
@@ -29,7 +29,7 @@ QUESTION = "Which savings bank was added to the watch list in June 2026?"
 
 def cli_build(root: Path, *flags: str) -> str:
     """`qabot index` in another process, as from the admin's terminal; the id of the build it switched to."""
-    r = qabot(root, "index", "--json", "-q", *flags, sources=SOURCES)
+    r = admin_qabot(root, "index", "--json", "-q", *flags, sources=SOURCES)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["switched"], summary

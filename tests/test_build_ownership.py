@@ -17,7 +17,7 @@ from index.build import build_index
 from index.errors import UnsafeIndexDirError
 from index.store import BUILD_MARKER, LEASE_FILE, IndexStore
 
-from clikit import qabot
+from clikit import admin_qabot
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def still_there(folder: Path, files: dict[str, str]) -> None:
 
 def test_symlinked_builds_folder_is_refused_and_its_target_untouched(corpus_copy):
     root = corpus_copy.root
-    first = qabot(root, "index", "-q")
+    first = admin_qabot(root, "index", "-q")
     assert first.returncode == 0, first.stderr
     index = root / ".qabot"
     current = (index / "CURRENT").read_text()
@@ -52,7 +52,7 @@ def test_symlinked_builds_folder_is_refused_and_its_target_untouched(corpus_copy
     (index / "builds").symlink_to(d)
 
     for argv in (["index", "-q"], ["index", "--full", "-q"]):
-        r = qabot(root, *argv)
+        r = admin_qabot(root, *argv)
         assert r.returncode == 1, (argv, r.returncode, r.stdout, r.stderr)
         assert "Traceback" not in r.stderr
         assert f"{index / 'builds'} is a symbolic link" in r.stderr, r.stderr
@@ -64,14 +64,14 @@ def test_symlinked_builds_folder_is_refused_and_its_target_untouched(corpus_copy
     # the fix the message names: a real folder again, and the next build works
     (index / "builds").unlink()
     (root / "builds.away").rename(index / "builds")
-    r = qabot(root, "index", "--full", "-q")
+    r = admin_qabot(root, "index", "--full", "-q")
     assert r.returncode == 0, r.stderr
     still_there(d, planted)
 
 
 def test_foreign_entries_in_builds_are_refused_and_kept(corpus_copy, hash_encoder, tmp_path):
     root = corpus_copy.root
-    assert qabot(root, "index", "-q").returncode == 0
+    assert admin_qabot(root, "index", "-q").returncode == 0
     builds = root / ".qabot" / "builds"
     (current,) = [p.name for p in builds.iterdir()]
     planted = plant(builds)  # apt/, ssh/: names that sort after every build id
@@ -84,7 +84,7 @@ def test_foreign_entries_in_builds_are_refused_and_kept(corpus_copy, hash_encode
     outside_files = plant(outside)
     (builds / "29990101T000001-abcdef").symlink_to(outside)  # a build-id name that is a link
 
-    r = qabot(root, "index", "--full", "-q")
+    r = admin_qabot(root, "index", "--full", "-q")
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     assert f"{builds} holds 5 entries qabot did not create" in r.stderr, r.stderr

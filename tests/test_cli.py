@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from test_reliability import ENV, PROBE, PY, QABOT, QUESTION
+from test_reliability import QUESTION
 
+from clikit import qabot
 from conftest import ROOT
 
 DOC_KEYS = {"text", "doc", "title", "url", "date", "score"}
@@ -21,15 +21,6 @@ def real_index(engine, corpus_settings, tmp_path):
     d = tmp_path / "real-idx"
     shutil.copytree(corpus_settings.index_path, d, ignore=shutil.ignore_patterns("lock", "activity.sqlite*"))
     return d
-
-
-def qabot(*args, stdin=None, timeout=600, probe=False, cwd=ROOT):
-    env = dict(ENV)
-    argv = [QABOT, *args]
-    if probe:
-        env["QT_ENCODER"] = "hash"
-        argv = [PY, PROBE, *args]
-    return subprocess.run(argv, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
 def check_shape(out: dict, abstained: bool | None = None):

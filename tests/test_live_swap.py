@@ -18,7 +18,7 @@ from index.engine import Engine
 from index.errors import CorruptIndexError
 from index.store import IndexStore
 
-from clikit import CLI_TIMEOUT_S, qabot
+from clikit import CLI_TIMEOUT_S, admin_qabot
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +31,14 @@ SOURCES = "docs_corpus"
 @pytest.fixture()
 def setup(corpus_copy, hash_encoder):
     settings = Settings(root=corpus_copy.root, index_dir=".qabot", sources=(SOURCES,))
-    first = qabot(settings.root, "index", "-q", sources=SOURCES)
+    first = admin_qabot(settings.root, "index", "-q", sources=SOURCES)
     assert first.returncode == 0, first.stderr
     return settings, Engine(settings, encoder=hash_encoder), IndexStore(settings.index_path)
 
 
 def cli_build(settings, *flags) -> str:
     """One `qabot index` in another process; the id of the build it switched to."""
-    r = qabot(settings.root, "index", "--json", "-q", *flags, sources=SOURCES)
+    r = admin_qabot(settings.root, "index", "--json", "-q", *flags, sources=SOURCES)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["switched"], summary

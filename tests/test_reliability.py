@@ -18,7 +18,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -33,21 +32,10 @@ from index.engine import Engine
 from index.errors import BuildError, BuildLockedError, CorruptIndexError, IndexUnavailableError
 from index.store import DATA_FILES, IndexStore
 
+from clikit import ENV, PROBE, PY, QABOT
 from conftest import ROOT
 
-PY = sys.executable
-QABOT = str(Path(sys.executable).with_name("qabot"))
-PROBE = str(Path(__file__).with_name("qabot_probe.py"))
 QUESTION = "Which banks were sanctioned?"
-ENV = {
-    **os.environ,
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "PYTHONPATH": str(ROOT),
-}
-for _k in [k for k in ENV if k.startswith("QABOT_") or k.startswith("QT_")]:
-    ENV.pop(_k)
 
 pytestmark = pytest.mark.slow
 

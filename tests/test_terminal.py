@@ -7,9 +7,10 @@ import json
 import logging
 
 import pytest
-from test_cli import qabot
 
 from index.terminal import SafeFormatter, json_text, visible
+
+from clikit import qabot
 
 OSC8 = "\x1b]8;;https://phish.example/\x07Treasury SDN list\x1b]8;;\x07"
 CSI_C1 = "\x9b31m"  # the one-byte C1 form of ESC [
