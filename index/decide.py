@@ -20,8 +20,6 @@ from pathlib import Path
 from .params import AnswerParams
 from .read import Evidence
 
-# The shipped calibration (read-only, part of the package). `qabot calibrate` writes its fit into the
-# index folder instead (Engine prefers that file), never into the installed package.
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 

@@ -6,17 +6,14 @@ tempted to fit the code to it."""
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
+
+from bench.evaluate import norm
 
 from conftest import ROOT
 
 HOLDOUT = ROOT / "tests" / "data" / "holdout.jsonl"
 KINDS = {"kind:attribute", "kind:false-premise", "kind:never-mentioned", "kind:near-miss"}
-
-
-def fold(s: str) -> str:
-    return re.sub(r"\s+", " ", s).strip().lower()
 
 
 def rows() -> list[dict]:
@@ -39,12 +36,12 @@ def test_every_gold_answer_and_evidence_is_verbatim_in_its_document():
         if r["type"] == "unanswerable":
             continue
         docs = r["doc"] if isinstance(r["doc"], list) else [r["doc"]]
-        text = " ".join(fold(by_name[d].read_text(encoding="utf-8-sig")) for d in docs)
+        text = " ".join(norm(by_name[d].read_text(encoding="utf-8-sig")) for d in docs)
         evidence = r["evidence"] if isinstance(r["evidence"], list) else [r["evidence"]]
         for ev in evidence:
-            assert fold(ev) in text, (r["id"], ev)
+            assert norm(ev) in text, (r["id"], ev)
         if r["type"] == "yes-no":
             assert r["answers"] in (["yes"], ["no"]), r["id"]
             continue
         for ans in r["answers"]:
-            assert fold(ans) in text, (r["id"], ans)
+            assert norm(ans) in text, (r["id"], ans)

@@ -5,17 +5,12 @@ abstains wrongly on it."""
 from __future__ import annotations
 
 import json
-import re
 
-from bench.evaluate import calibrate, evaluate
+from bench.evaluate import calibrate, evaluate, norm
 
 from conftest import ROOT
 
 VALIDATION = ROOT / "tests" / "data" / "validation.jsonl"
-
-
-def fold(s: str) -> str:
-    return re.sub(r"\s+", " ", s).strip().lower()
 
 
 def test_every_gold_answer_is_verbatim_in_its_document():
@@ -27,10 +22,10 @@ def test_every_gold_answer_is_verbatim_in_its_document():
             assert r["answers"] == [] and r["doc"] is None
             continue
         docs = r["doc"] if isinstance(r["doc"], list) else [r["doc"]]
-        text = " ".join(fold(by_name[d].read_text(encoding="utf-8-sig", errors="replace")) for d in docs)
+        text = " ".join(norm(by_name[d].read_text(encoding="utf-8-sig", errors="replace")) for d in docs)
         if r["type"] != "yes-no":
             for ans in r["answers"]:
-                assert fold(ans) in text, (r["id"], ans)
+                assert norm(ans) in text, (r["id"], ans)
 
 
 def test_eval_on_the_validation_set(engine):
