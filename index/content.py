@@ -143,6 +143,15 @@ class Content:
         ).fetchall()
         return [(r[0], r[1]) for r in rows]
 
+    def sentence_window(self, doc_id: int, ord: int) -> tuple[tuple | None, tuple | None]:
+        """(id, doc_id, start, end) of the sentences before and after sentence `ord` of a document (None at an end)."""
+        rows = self.db.execute(
+            "select id, doc_id, start, end, ord from sentences where doc_id = ? and ord in (?, ?)",
+            (doc_id, ord - 1, ord + 1),
+        ).fetchall()
+        by_ord = {r[4]: (r[0], r[1], r[2], r[3]) for r in rows}
+        return by_ord.get(ord - 1), by_ord.get(ord + 1)
+
     def sentence_at(self, doc_id: int, ord: int) -> tuple[int, int] | None:
         """(start, end) of a document's sentence `ord`; None past its last sentence."""
         row = self.db.execute("select start, end from sentences where doc_id = ? and ord = ?", (doc_id, ord)).fetchone()

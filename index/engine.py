@@ -53,7 +53,8 @@ def check_question(question: str, max_chars: int = 1000) -> str:
 class Engine:
     """Owns the current build and the encoder; answers questions and swaps builds without a restart."""
 
-    def __init__(self, settings: Settings | None = None, encoder=None):
+    def __init__(self, settings: Settings | None = None, encoder=None, reader: bool = True):
+        """reader=False answers by the rules alone (`qabot train` reads with them, whatever reader is shipped)."""
         self.settings = settings or load_settings()
         self.store = IndexStore(self.settings.index_path)
         self._encoder = encoder
@@ -66,6 +67,7 @@ class Engine:
             max_quotes=self.settings.max_quotes,
             max_list_quotes=self.settings.max_list_quotes,
             calibration=load_calibration(self.calibration_path),
+            reader=reader,
         )
         self.activity = ActivityLog(self.settings.index_path / "activity.sqlite")
         self._qcache: dict[str, np.ndarray] = {}

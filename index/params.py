@@ -30,6 +30,12 @@ class AnswerParams:
     # ---- read: the evidence strength (the best support window) -----------------------------------------------
     support_window_candidates: int = 30  # best sentences whose windows are tried
     support_radius: int = 1  # a support window: the sentence and this many neighbours on each side
+    # ---- the trained reader (index/reader.py) -----------------------------------------------------------
+    reader_candidates: int = 30  # the best read sentences that the reader scores (the answer is among them ~98%)
+    # With the reader, sentences are scored by its probability (they sum to 1 over the candidates), so
+    # further quotes need a smaller share of the best one's score than `quote_ratio` / `list_ratio` below.
+    reader_quote_ratio: float = 0.02
+    reader_list_ratio: float = 0.0  # a list question shows up to max_list_quotes of the best candidates
     # ---- decide ---------------------------------------------------------------------------------------
     abstain_below: float = 0.45  # replaced by calibration.json when present
     # Below `sure_above`, one of the `focus_sentences` best sentences must itself (with its heading)

@@ -13,7 +13,9 @@ import json
 from urllib.parse import quote as urlquote
 
 from .params import AnswerParams
+from .question import Question
 from .read import Evidence, ScoredSentence, passage_terms
+from .spans import answer_spans
 from .store import Build
 from .types import Answer, Quote
 
@@ -24,11 +26,19 @@ FRAGMENT_ENDS = 4  # … a longer one by this many words at each end
 NO_DATE = "9999"  # undated documents sort after every dated one
 
 
-def abstention(build: Build, ev: Evidence, p: AnswerParams) -> Answer:
+def abstention(build: Build, ev: Evidence, p: AnswerParams, confidence: float | None = None) -> Answer:
     """An abstention: the closest passages, one per document, marked as not an answer."""
     closest = pick(list(ev.sentences), p.closest_quotes, 0.0, spread=True)
     quotes = [quote(build, s, p, closest=True) for s in closest]
-    return Answer(ev.question.text, True, quotes, more=[], build_id=build.build_id, built_at=build.built_at)
+    return Answer(
+        ev.question.text,
+        True,
+        quotes,
+        more=[],
+        build_id=build.build_id,
+        built_at=build.built_at,
+        confidence=confidence,
+    )
 
 
 def answer_sentences(
@@ -37,25 +47,39 @@ def answer_sentences(
     """The sentences quoted as the answer (before any bridge), and how many a question of this kind may show."""
     scored = list(ev.sentences)
     limit = max_list_quotes if ev.question.is_list else max_quotes
-    ratio = p.list_ratio if ev.question.is_list else p.quote_ratio
+    if ev.judged:
+        ratio = p.reader_list_ratio if ev.question.is_list else p.reader_quote_ratio
+    else:
+        ratio = p.list_ratio if ev.question.is_list else p.quote_ratio
     return prefer_originals(build, scored, pick(scored, limit, scored[0].score * ratio), p), limit
 
 
-def answered(build: Build, ev: Evidence, chosen: list[ScoredSentence], limit: int, p: AnswerParams) -> Answer:
+def answered(
+    build: Build,
+    ev: Evidence,
+    chosen: list[ScoredSentence],
+    limit: int,
+    p: AnswerParams,
+    confidence: float | None = None,
+) -> Answer:
     """An answer quoting `chosen`, with further passages for "more passages"."""
     more = [s for s in pick(list(ev.sentences), limit + p.more_quotes, 0.0) if s not in chosen][: p.more_quotes]
     return Answer(
         ev.question.text,
         False,
-        [quote(build, s, p) for s in chosen],
+        [quote(build, s, p, question=ev.question) for s in chosen],
         more=[quote(build, s, p) for s in more],
         build_id=build.build_id,
         built_at=build.built_at,
+        confidence=confidence,
     )
 
 
-def quote(build: Build, s: ScoredSentence, p: AnswerParams, closest: bool = False) -> Quote:
-    """The sentence verbatim (extended with the next one when shorter than `min_words`), with its source."""
+def quote(
+    build: Build, s: ScoredSentence, p: AnswerParams, closest: bool = False, question: Question | None = None
+) -> Quote:
+    """The sentence verbatim (extended with the next one when shorter than `min_words`), with its source;
+    given the `question`, with the spans of it that answer (index/spans.py)."""
     meta = build.documents[s.doc_id]
     text_all = build.doc_text(s.doc_id)
     start, end = s.start, s.end
@@ -81,6 +105,7 @@ def quote(build: Build, s: ScoredSentence, p: AnswerParams, closest: bool = Fals
         end=end,
         heading=s.heading,
         closest=closest,
+        marks=answer_spans(question, text) if question is not None else [],
     )
 
 

@@ -57,6 +57,7 @@ class Evidence:
     coverage: float = 0.0  # that window's weaker coverage
     focus: float = 0.0  # the largest share of what is asked (beyond names) that one of the best sentences holds
     kind_found: bool = True  # the question asks for no kind of answer, or one of the best sentences gives it
+    judged: bool = False  # the trained reader has ordered the sentences; their scores are its probabilities
 
 
 @dataclass(frozen=True)

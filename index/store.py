@@ -211,6 +211,9 @@ class Build:
     def sentence_at(self, doc_id: int, ord: int) -> tuple[int, int] | None:
         return self.content.sentence_at(doc_id, ord)
 
+    def sentence_window(self, doc_id: int, ord: int) -> tuple[tuple | None, tuple | None]:
+        return self.content.sentence_window(doc_id, ord)
+
     def keyword(self, match: str, k: int) -> list[tuple[int, float]]:
         return self.content.keyword(match, k)
 

@@ -51,12 +51,15 @@ class Quote:
     end: int = 0
     heading: str = ""
     closest: bool = False
+    marks: list[tuple[int, int]] = field(default_factory=list)  # offsets in `text` of the answer, shown in bold
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in ("text", "doc", "title", "url", "date")}
         out["score"] = round(float(self.score), 4)
         if self.closest:
             out["closest"] = True
+        if self.marks:
+            out["marks"] = [list(m) for m in self.marks]
         return out
 
 
@@ -71,14 +74,18 @@ class Answer:
     took_ms: float = 0.0
     build_id: str = ""
     built_at: str = ""
+    confidence: float | None = None  # the trained reader's probability that the first quote answers; None without one
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "question": self.question,
             "abstained": self.abstained,
             "quotes": [q.to_json() for q in self.quotes],
             "took_ms": round(self.took_ms, 1),
         }
+        if self.confidence is not None:
+            out["confidence"] = round(self.confidence, 4)
+        return out
 
 
 @dataclass
