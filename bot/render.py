@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 
 import discord
 
+from index.terminal import marked, placeholders_to
 from index.types import Answer, Quote
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -214,6 +215,14 @@ def _fit_lines(forms: list[list[str]], limit: int) -> list[str]:
     return lines
 
 
+def bold_marks(text: str, marks) -> str:
+    """`text` escaped, with the spans `marks` as **bold**. Escaping the whole text once keeps its line
+    starts escaped as `escape` escapes them; the placeholders it passes through become the only `**`.
+    A span that holds a line break is not marked (Discord's bold ends at a line)."""
+    spans = [(a, b) for a, b in marks if "\n" not in text[a:b] and text[a:b].strip() == text[a:b]]
+    return placeholders_to(escape(marked(text, spans, each=str)), "**", "**")
+
+
 def block_quote(text: str) -> str:
     """Every non-blank line of `text` as a `> ` line (Discord quotes only lines that start with `> `)."""
     return "\n".join(f"> {ln}" for ln in (ln.strip() for ln in text.splitlines()) if ln)
@@ -247,13 +256,18 @@ def _quote_blocks(quotes: list[Quote], budget: int, label: str = "") -> str:
         remaining -= allowance[i]
     parts = []
     for i, q in enumerate(kept):
-        body = _fit_block(q.text, allowance[i])
+        body = _fit_block(q.text, allowance[i], q.marks)
         parts.append(f"{prefix}{body}\n{lines[i]}" if body else f"{prefix}{lines[i]}")
     return "\n\n".join(parts)
 
 
-def _fit_block(text: str, limit: int) -> str:
-    """`text` escaped as a block quote of at most `limit` characters, trimmed if need be."""
+def _fit_block(text: str, limit: int, marks=()) -> str:
+    """`text` escaped as a block quote of at most `limit` characters, trimmed if need be; the spans
+    `marks` (the answer, index/spans.py) in bold when they fit, escaped like the rest."""
+    if marks:
+        bolded = block_quote(bold_marks(text, marks))
+        if len(bolded) <= limit:
+            return bolded
     body = block_quote(escape(text))
     if len(body) <= limit:
         return body

@@ -30,6 +30,34 @@ def visible(text: str, keep: str = "\n") -> str:
     return _CONTROL.sub(lambda m: m.group() if m.group() in keep else _escape(m.group()), str(text))
 
 
+BOLD = "\x1b[1m"
+PLAIN = "\x1b[0m"
+_MARK_ON, _MARK_OFF = "\ue000", "\ue001"  # private-use placeholders: never printed, never in a quote shown
+
+
+def marked(text: str, marks, on: str = _MARK_ON, off: str = _MARK_OFF, each=visible) -> str:
+    """`each(text)` with the spans `marks` (offsets into `text`) between `on` and `off`.
+
+    Each piece is made safe by `each` on its own, so the markup added is only ours. Overlapping or
+    out-of-range spans, and a text that already holds a placeholder, are shown without marks."""
+    spans = sorted((a, b) for a, b in marks if 0 <= a < b <= len(text))
+    if not spans or _MARK_ON in text or _MARK_OFF in text:
+        return each(text)
+    out, last = [], 0
+    for a, b in spans:
+        if a < last:
+            continue
+        out += [each(text[last:a]), on, each(text[a:b]), off]
+        last = b
+    out.append(each(text[last:]))
+    return "".join(out)
+
+
+def placeholders_to(text: str, on: str, off: str) -> str:
+    """Text made by `marked` with its default placeholders turned into `on` / `off`."""
+    return text.replace(_MARK_ON, on).replace(_MARK_OFF, off)
+
+
 def json_text(value, **kwargs) -> str:
     """`json.dumps(value, ensure_ascii=False)` with every terminal-significant character escaped."""
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False, **kwargs))
