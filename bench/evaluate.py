@@ -188,10 +188,10 @@ def calibrate(
     which it is equally good, so it does not hug one example. Rates count the whole abstention rule
     (`Answerer.abstains`: the threshold, and the focus test with its fixed parameters).
     """
-    from index.engine import CALIBRATION_NAME
-
     paths = [paths] if isinstance(paths, str) else list(paths)
     items = [item for path in paths for item in read_items(path)]
+    if engine.answerer.reader is not None:
+        return calibrate_reader(engine, paths, items, write, max_false_abstain, out)
     b = engine.build()
     evs = []  # (evidence, answerable)
     for item in items:
@@ -228,6 +228,12 @@ def calibrate(
         "answerable_min": round(min(pos), 4) if pos else None,
         "unanswerable_max": round(max(neg), 4) if neg else None,
     }
+    return save_calibration(engine, cal, write, out)
+
+
+def save_calibration(engine, cal: dict, write: bool, out: str | Path | None) -> dict:
+    from index.engine import CALIBRATION_NAME
+
     if write:
         target = Path(out) if out else engine.settings.index_path / CALIBRATION_NAME
         tmp = target.with_name(target.name + ".tmp")
@@ -235,3 +241,38 @@ def calibrate(
         os.replace(tmp, target)
         cal["written_to"] = str(target)
     return cal
+
+
+def calibrate_reader(engine, paths: list[str], items: list[dict], write: bool, max_false_abstain: float, out) -> dict:
+    """With the trained reader: its confidence threshold (`answer_above`) for this index, by the same
+    policy: the most unanswerable questions abstained with false abstention within `max_false_abstain`."""
+    b = engine.build()
+    answerer = engine.answerer
+    scored = []  # (confidence, answerable)
+    for item in items:
+        qv = engine.embed_question(item["question"])
+        judged = answerer.judge(b, answerer.evidence(b, item["question"], qv), qv)
+        scored.append((judged.confidence if judged else 0.0, item["type"] != "unanswerable"))
+    confs = sorted({c for c, _ in scored})
+    cands = [confs[0] - 1e-6] + [(x + y) / 2 for x, y in zip(confs, confs[1:])] + [confs[-1] + 1e-6]
+    pos = [c for c, a in scored if a]
+    neg = [c for c, a in scored if not a]
+
+    def rates(t):
+        return (
+            float(np.mean([c < t for c in pos])) if pos else 0.0,
+            float(np.mean([c < t for c in neg])) if neg else 1.0,
+        )
+
+    ok = [t for t in cands if rates(t)[0] <= max_false_abstain + 1e-9] or cands[:1]
+    threshold = max(ok, key=lambda t: (rates(t)[1], -rates(t)[0], -t))
+    far, tnr = rates(threshold)
+    cal = {k: v for k, v in answerer.calibration.items() if k in ("params", "abstain_below")}
+    cal.update(
+        answer_above=round(threshold, 4),
+        calibrated_on=[Path(p).name for p in paths],
+        n=len(items),
+        false_abstain_rate=round(far, 4),
+        abstain_accuracy=round(tnr, 4),
+    )
+    return save_calibration(engine, cal, write, out)

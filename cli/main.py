@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 EXIT_ERROR, EXIT_BAD_QUESTION, EXIT_NO_INDEX = 1, 2, 3
 
@@ -53,9 +54,12 @@ def _engine(args, say_building=True):
 
 
 def _print_answer(answer) -> None:
+    """The answer as text; the answer's spans in bold on a terminal (plain when piped, or with NO_COLOR)."""
     import textwrap
 
-    from index.terminal import visible
+    from index.terminal import BOLD, PLAIN, marked, placeholders_to, visible
+
+    bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
     print(visible(f"Q: {answer.question}\n"))
     if answer.abstained:
@@ -63,7 +67,9 @@ def _print_answer(answer) -> None:
         if answer.quotes:
             print("\nClosest passages (not an answer):")
     for i, q in enumerate(answer.quotes, 1):
-        body = textwrap.fill(visible(q.text), width=88, initial_indent="   “", subsequent_indent="    ") + "”"
+        text = marked(q.text, q.marks) if not q.closest else visible(q.text)
+        body = textwrap.fill(text, width=88, initial_indent="   “", subsequent_indent="    ") + "”"
+        body = placeholders_to(body, BOLD if bold else "", PLAIN if bold else "")
         print(f"{i}. " + body.lstrip())
         meta = q.title + (f" ({q.date})" if q.date else "")
         print(visible(f"   — {meta}", keep=""))
@@ -173,6 +179,44 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from bench.train import default_bundled, train
+
+    squad = Path(args.squad).resolve()
+    if not (squad / "questions.jsonl").is_file():
+        print(
+            f"qabot: `train` needs SQuAD 2.0's folder ({squad} has no questions.jsonl); "
+            "give it with --squad DIR, e.g. --squad ../shared/bench/squad2",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    bundled = [Path(f) for f in args.bundled] if args.bundled else default_bundled()
+    missing = [str(f) for f in bundled if not f.is_file()]
+    if missing:
+        print(f"qabot: no such question set: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_ERROR
+    manifest = train(squad, bundled, Path(args.out).resolve(), folds=args.folds, progress=not args.json)
+    if args.json:
+        print(json.dumps(manifest))
+        return 0
+    out = Path(args.out).resolve()
+    print(f"reader: {out / 'reader.json'} (sha256 {manifest['reader_sha256']})")
+    print(f"manifest: {out / 'reader-manifest.json'}")
+    cv = manifest.get("held_out")
+    if cv:
+        for fam, f in cv["out_of_fold"].items():
+            print(
+                f"held out, {fam}: accuracy {f['accuracy']}, hit@1 {f['hit_at_1']}, abstained "
+                f"{f['unanswerable_abstained']}, false abstention {f['false_abstention']}, "
+                f"AUROC {cv['auroc'][fam]['auroc_answerable']}"
+            )
+    print(
+        "To ship it: copy reader.json over index/reader.json and set READER_SHA256 in index/reader.py to the "
+        "sha256 above."
+    )
+    return 0
+
+
 def cmd_bench(args) -> int:
     if args.what in ("beir", "squad") and not args.dir:
         print(
@@ -223,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("ask", help="answer a question with verbatim quotes and links")
     a.add_argument("question", nargs="*", help="the question (quote it in the shell)")
-    a.add_argument("--json", action="store_true", help='print {"question","abstained","quotes":[…],"took_ms"}')
+    a.add_argument(
+        "--json", action="store_true", help='print {"question","abstained","quotes":[…],"took_ms","confidence"}'
+    )
     a.add_argument(
         "--batch", metavar="FILE", help="one question per line from FILE ('-' for standard input); implies --json"
     )
@@ -289,6 +335,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-txtai", action="store_true", help="skip the txtai comparison")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+
+    t = sub.add_parser(
+        "train",
+        help="fit the reader (which sentence answers, and whether any does) on SQuAD 2.0 and labelled bundled sets",
+    )
+    t.add_argument("--squad", default="../shared/bench/squad2", metavar="DIR", help="SQuAD 2.0 benchmark folder")
+    t.add_argument(
+        "--bundled",
+        nargs="*",
+        metavar="FILE",
+        help="labelled question sets over the bundled corpus (default: the dev, validation and training splits)",
+    )
+    t.add_argument("--out", default=".bench_cache/reader", metavar="DIR", help="where reader.json and its manifest go")
+    t.add_argument("--folds", type=int, default=5, metavar="K", help="held-out folds for the manifest's figures")
+    t.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    t.set_defaults(func=cmd_train)
 
     r = sub.add_parser("report", help="unanswered questions and downvoted answers, most frequent first")
     r.add_argument("--limit", type=int, default=30)

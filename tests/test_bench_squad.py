@@ -130,7 +130,10 @@ def test_bench_squad_end_to_end(tmp_path):
     ]
     (data / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
 
-    r = qabot("bench", "squad", str(data), "--json", "--folds", "2", "--bench-index", str(tmp_path / "idx"))
+    png = tmp_path / "sweep.png"
+    r = qabot(
+        "bench", "squad", str(data), "--json", "--folds", "2", "--bench-index", str(tmp_path / "idx"), "--plot", str(png)
+    )
 
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -139,6 +142,11 @@ def test_bench_squad_end_to_end(tmp_path):
     assert out["overall"]["hit_at_3"] >= 2 / 3  # a three-sentence corpus: the answers are found
     assert out["cross_validation"]["k"] == 2 and out["cross_validation"]["out_of_fold"]["n"] == 4
     assert (tmp_path / "idx" / "CURRENT").is_file()
+    # the shipped reader was trained on SQuAD questions: --folds also retrains it without each fold's articles
+    rcv = out["reader_cross_validation"]
+    assert rcv["out_of_fold"]["squad"]["n"] == 4 and len(rcv["folds"]) == 2
+    assert all(g.startswith("squad:") for f in rcv["folds"] for g in f["groups"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bench_squad_needs_its_folder():

@@ -1,0 +1,113 @@
+"""The trained reader: its shipped weights are checked when loaded, its models behave as models, its
+training recipe holds groups out, and it answers and abstains through the real answer path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bench import train
+from index.errors import ModelError
+from index.reader import (
+    CANDIDATE_FEATURES,
+    QUESTION_FEATURES,
+    READER_FILE,
+    READER_SHA256,
+    LogisticModel,
+    load_reader,
+    margins,
+)
+
+
+def test_the_shipped_reader_matches_its_checksum_and_features():
+    reader = load_reader(READER_FILE)
+    assert reader.pick.names == CANDIDATE_FEATURES
+    assert reader.decide.names == QUESTION_FEATURES
+    assert 0.0 < reader.threshold < 1.0
+    assert READER_FILE.stat().st_size < 50 * 1024 * 1024
+    manifest = json.loads(READER_FILE.with_name("reader-manifest.json").read_text())
+    assert manifest["reader_sha256"] == READER_SHA256
+
+
+def test_a_changed_reader_file_is_refused(tmp_path):
+    copy = tmp_path / "reader.json"
+    shutil.copy(READER_FILE, copy)
+    data = json.loads(copy.read_text())
+    data["threshold"] = 0.0  # a reader that always answers
+    copy.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="sha256"):
+        load_reader(copy, expect_sha256=READER_SHA256)
+
+
+def test_softmax_chooses_among_rows_and_sigmoid_judges_each():
+    m = LogisticModel(("a",), np.zeros(1), np.ones(1), np.array([2.0]), 0.0, softmax=True)
+    p = m.probability(np.array([[0.0], [1.0], [3.0]]))
+    assert p.sum() == pytest.approx(1.0) and p.argmax() == 2
+    s = LogisticModel(("a",), np.zeros(1), np.ones(1), np.array([2.0]), -2.0)
+    q = s.probability(np.array([[0.0], [1.0], [3.0]]))
+    assert q[1] == pytest.approx(0.5) and q[0] < 0.5 < q[2]
+
+
+def test_margins_lead_for_the_best_and_lag_for_the_rest():
+    assert margins(np.array([0.2, 0.5, 0.4])).tolist() == pytest.approx([-0.3, 0.1, -0.1])
+
+
+def synthetic(n: int, family: str, seed: int) -> list[train.Example]:
+    """Questions whose answering candidate has a high first feature; unanswerable ones have none."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        x = rng.normal(size=(6, len(CANDIDATE_FEATURES)))
+        answerable = i % 2 == 0
+        y = np.zeros(6, dtype=bool)
+        if answerable:
+            j = int(rng.integers(6))
+            x[j, 0] += 3.0
+            y[j] = True
+        tops = rng.normal(size=(6, len(QUESTION_FEATURES) - 4))
+        tops[:, 0] = 1.0 if answerable else -1.0  # what the best candidate lacks tells them apart
+        out.append(train.Example(f"{family}{i}", family, f"{family}:g{i % 10}", answerable, x, y, tops))
+    return out
+
+
+def test_training_learns_to_pick_and_to_abstain():
+    examples = synthetic(120, "squad", 1) + synthetic(40, "bundled", 2)
+    cv = train.cross_validate(examples, k=4)
+    for fam in ("squad", "bundled"):
+        held = cv["out_of_fold"][fam]
+        assert held["pick"] > 0.8  # the planted feature is found on held-out groups
+        assert cv["auroc"][fam]["auroc_answerable"] > 0.9
+        assert held["accuracy"] > 0.8
+
+
+def test_folds_never_split_a_group_and_each_question_is_held_out_once():
+    groups = [f"a{i % 7}" for i in range(70)]
+    folds = train.group_folds(groups, 3)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(70))
+    for f in folds:
+        inside = {groups[i] for i in f}
+        outside = {groups[i] for g in folds if g is not f for i in g}
+        assert not inside & outside
+
+
+def test_answers_carry_the_readers_confidence(engine):
+    sure = engine.ask("Which banks were sanctioned for helping North Korea's weapons programs in May 2022?")
+    assert sure.confidence is not None and 0.0 <= sure.confidence <= 1.0
+    assert not sure.abstained
+    assert "confidence" in sure.to_json()
+    never = engine.ask("What was the score of the 1998 World Cup final?")
+    assert never.abstained and never.confidence is not None
+    assert never.confidence < sure.confidence
+
+
+def test_the_rules_still_answer_without_a_reader(engine):
+    from index.answer import Answerer
+
+    plain = Answerer(reader=False)
+    build = engine.build()
+    q = "Which banks were sanctioned for helping North Korea's weapons programs in May 2022?"
+    answer = plain.answer(build, q, engine.embed_question(q))
+    assert answer.confidence is None and answer.quotes
