@@ -20,8 +20,9 @@ import numpy as np
 from .chunking import chunk_document
 from .config import Settings
 from .errors import BuildError, IndexUnavailableError
-from .loaders import LOADER_VERSION, load_documents
+from .loaders import LOADER_VERSION
 from .search import FULL_SCAN_MAX
+from .sources import load_all
 from .store import FORMAT_VERSION, Build, IndexStore, write_build_files
 from .text import term_set
 from .types import BuildSummary, Document
@@ -180,16 +181,19 @@ def write_build(
     sources,
     index_kind: str | None = None,
     hashes: bool = True,
+    extra: dict | None = None,
 ) -> str:
     """Write `layout`'s rows and the vectors as a new build and switch to it (call under the build lock);
-    returns its id. A failed build's folder is removed."""
+    returns its id. A failed build's folder is removed. `extra` adds keys to the manifest (the documents
+    per source, whether any document has line links)."""
     build_id, tmp = store.new_build_dir()
     try:
         # document-level BM25 serves indexes up to FULL_SCAN_MAX chunks (search.py)
         kind = write_build_files(
             tmp, layout.rows(), chunk_vecs, sent_vecs, index_kind, document_fts=len(layout.chunks) <= FULL_SCAN_MAX
         )
-        store.commit(build_id, tmp, manifest(build_id, model, int(chunk_vecs.shape[1]), kind, sources, layout, hashes))
+        m = manifest(build_id, model, int(chunk_vecs.shape[1]), kind, sources, layout, hashes) | (extra or {})
+        store.commit(build_id, tmp, m)
     except BuildError:
         store.discard(build_id)
         raise
@@ -243,10 +247,10 @@ def build_index(
     summary = BuildSummary()
     with store.lock(wait=lock_wait):
         store.cleanup()
-        if documents is None:
-            docs, warnings = load_documents(settings.source_paths, settings.root, settings.base_url)
+        if documents is None:  # the folders, and each remote source's last good sync
+            docs, warnings, per_source = load_all(settings)
         else:
-            docs, warnings = documents, []
+            docs, warnings, per_source = documents, [], {}
         summary.warnings = warnings
         summary.skipped = sum(1 for w in warnings if ": skipped," in w)
         if encoder is None:
@@ -299,7 +303,11 @@ def build_index(
         cv = _stack(len(layout.chunks), [(kept_c, old_c), (fresh_c, new_c)], dim)
         sv = _stack(len(layout.sentences), [(kept_s, old_s), (fresh_s, new_s)], dim)
 
-        build_id = write_build(store, layout, cv, sv, encoder.name, settings.sources, index_kind)
+        extra = {
+            "source_counts": per_source,
+            "line_links": any("line_link" in d.meta for _, d, _, _ in layout.documents),
+        }
+        build_id = write_build(store, layout, cv, sv, encoder.name, settings.sources, index_kind, extra=extra)
         store.cleanup()
         summary.chunks = len(layout.chunks)
         summary.sentences = len(layout.sentences)
