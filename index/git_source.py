@@ -2,8 +2,9 @@
 
 Why the `git` binary (through subprocess) rather than GitPython or dulwich: it is already on every
 machine that has a repository to offer, speaks every transport and credential helper the admin's own
-`git` does, and GitPython would run the same binary underneath anyway; dulwich is pure Python and was
-slower on the same work (docs/SOURCES.md has the measurement, `python -m bench.sources git`).
+`git` does, and GitPython would run the same binary underneath anyway; dulwich would add a pure-Python
+reimplementation for what four git commands do (fetch, rev-parse, ls-tree, cat-file --batch). The
+figures for the binary are in docs/SOURCES.md; dulwich was not measured.
 
 Why a bare mirror read by commit, never a checkout: the build reads each file's blob at the commit the
 last good sync recorded (`git ls-tree` + `git cat-file --batch`), so
@@ -228,7 +229,8 @@ def list_files(spec: SourceSpec, folder: Path, commit: str) -> tuple[dict[str, E
     files: dict[str, Entry] = {}
     warnings: list[str] = []
     where = f"{spec.name}:"
-    for path, e in sorted(tree.items()):
+    seen: dict[str, str] = {}  # blob -> the first path read from it (a copy, or a symlink inside)
+    for path, e in sorted(tree.items(), key=lambda item: (item[1].mode == "120000", item[0])):  # links last
         if any(part.startswith(".") for part in path.split("/")) or not _include(path, spec.include):
             continue
         if e.mode == "160000":
@@ -252,8 +254,12 @@ def list_files(spec: SourceSpec, folder: Path, commit: str) -> tuple[dict[str, E
         if e.size > MAX_FILE_BYTES:
             warnings.append(f"{where}{path}: skipped, is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
             continue
+        if e.sha in seen:
+            warnings.append(f"{where}{path}: skipped, same content as {where}{seen[e.sha]}")
+            continue
+        seen[e.sha] = path
         files[path] = e
-    return files, warnings
+    return dict(sorted(files.items())), warnings
 
 
 def documents(spec: SourceSpec, folder: Path, commit: str) -> tuple[list[Document], list[str]]:
@@ -262,12 +268,7 @@ def documents(spec: SourceSpec, folder: Path, commit: str) -> tuple[list[Documen
     blobs = _blobs(folder / MIRROR, sorted({e.sha for e in files.values()}), spec.timeout)
     template = link_template(spec)
     docs = []
-    seen: dict[str, str] = {}  # blob -> the first path read from it (a symlink inside, or a copy)
     for path, e in files.items():
-        if e.sha in seen:
-            warnings.append(f"{spec.name}:{path}: skipped, same content as {spec.name}:{seen[e.sha]}")
-            continue
-        seen[e.sha] = path
         kind = SUFFIXES[posixpath.splitext(path)[1].lower()]
         page, lines = file_links(template, commit, path, kind)
         data = blobs[e.sha]
