@@ -142,3 +142,42 @@ def test_a_urls_source_on_its_own_host(tmp_path, site):
     engine = Engine(Settings(root=tmp_path, index_dir=".qabot", sources=(), source=spec, encoder="hash"))
     report = engine.refresh().syncs[0]
     assert report.ok and report.added == 2 and report.name == "127.0.0.1"
+
+
+def test_kill_9_in_the_middle_of_a_sync_loses_nothing(tmp_path, site):
+    """`qabot index` killed with SIGKILL while it waits on a page: the snapshot is the old one, the old
+    text is answered, and the next `qabot index` (the per-source lock died with the process) syncs."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from clikit import ENV, QABOT, qabot
+
+    site.listed[:] = ["/permits", "/tides"]
+    (tmp_path / "qabot.toml").write_text(
+        f'[[source]]\nsitemap = "{site.url("/sitemap.xml")}"\nname = "port"\nrate = 0\ntimeout = 30\n'
+    )
+    env = {"QABOT_ENCODER": "hash"}
+    assert qabot("index", cwd=tmp_path, env=env).returncode == 0
+    (snapshot,) = (tmp_path / ".qabot" / "sources").glob("port-*/snapshot.json")
+    before = snapshot.read_bytes()
+
+    site.page("/permits", "Pilot permits", CHANGED)
+    site.delay["/tides"] = 60.0  # the sync hangs on the second page
+    proc = subprocess.Popen([QABOT, "index"], cwd=tmp_path, env=dict(ENV, **env), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while site.hits["/tides"] < 2 and time.monotonic() < deadline:  # /permits fetched anew, /tides waiting
+        time.sleep(0.05)
+    assert site.hits["/tides"] == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert snapshot.read_bytes() == before
+    r = qabot("ask", "--json", "Who issues pilot permits for the outer quay?", cwd=tmp_path, env=env)
+    assert "every weekday morning" in r.stdout and "Thursdays" not in r.stdout
+
+    site.delay.clear()
+    r = qabot("index", cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "Synced port: 0 added, 1 changed" in r.stdout, r.stdout + r.stderr
+    r = qabot("ask", "--json", "When does the harbour office issue pilot permits?", cwd=tmp_path, env=env)
+    assert "only on Thursdays" in r.stdout
