@@ -46,7 +46,7 @@ def _engine(args, say_building=True):
     engine = Engine(_settings(args))
     if not engine.store.exists():
         if say_building:
-            sources = ", ".join(engine.settings.sources)
+            sources = ", ".join(s.name for s in engine.settings.all_sources)
             print(f"No index yet: building one from {sources} (first run only)…", file=sys.stderr)
         summary = engine.rebuild(progress=sys.stderr.isatty())
         print("Index built: " + summary.line(), file=sys.stderr)

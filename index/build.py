@@ -150,10 +150,18 @@ def lay_out(docs: list[Document], previous: PreviousIds | None = None) -> Layout
 
 
 def manifest(
-    build_id: str, model: str, dim: int, index_type: str, sources, layout: Layout, hashes: bool = True
+    build_id: str,
+    model: str,
+    dim: int,
+    index_type: str,
+    sources,
+    layout: Layout,
+    hashes: bool = True,
+    source_counts: dict[str, int] | None = None,
 ) -> dict:
     """A new build's manifest (the store adds its files' checksums). `hashes` adds each document's content
-    hash by path; the large-index benchmark leaves that out."""
+    hash by path; the large-index benchmark leaves that out. `source_counts` is the documents per source
+    (`qabot sources` shows them); `line_links` says whether any document links to lines (engine.py)."""
     m = {
         "format": FORMAT_VERSION,
         "build_id": build_id,
@@ -166,6 +174,8 @@ def manifest(
         "ef_search": HNSW_EF_SEARCH,
         "sources": list(sources),
         "counts": layout.counts(),
+        "source_counts": dict(source_counts or {}),
+        "line_links": any("line_link" in d.meta for _, d, _, _ in layout.documents),
     }
     if hashes:
         m["documents"] = {d.path: d.content_hash for _, d, _, _ in layout.documents}
@@ -181,18 +191,17 @@ def write_build(
     sources,
     index_kind: str | None = None,
     hashes: bool = True,
-    extra: dict | None = None,
+    source_counts: dict[str, int] | None = None,
 ) -> str:
     """Write `layout`'s rows and the vectors as a new build and switch to it (call under the build lock);
-    returns its id. A failed build's folder is removed. `extra` adds keys to the manifest (the documents
-    per source, whether any document has line links)."""
+    returns its id. A failed build's folder is removed."""
     build_id, tmp = store.new_build_dir()
     try:
         # document-level BM25 serves indexes up to FULL_SCAN_MAX chunks (search.py)
         kind = write_build_files(
             tmp, layout.rows(), chunk_vecs, sent_vecs, index_kind, document_fts=len(layout.chunks) <= FULL_SCAN_MAX
         )
-        m = manifest(build_id, model, int(chunk_vecs.shape[1]), kind, sources, layout, hashes) | (extra or {})
+        m = manifest(build_id, model, int(chunk_vecs.shape[1]), kind, sources, layout, hashes, source_counts)
         store.commit(build_id, tmp, m)
     except BuildError:
         store.discard(build_id)
@@ -303,11 +312,9 @@ def build_index(
         cv = _stack(len(layout.chunks), [(kept_c, old_c), (fresh_c, new_c)], dim)
         sv = _stack(len(layout.sentences), [(kept_s, old_s), (fresh_s, new_s)], dim)
 
-        extra = {
-            "source_counts": per_source,
-            "line_links": any("line_link" in d.meta for _, d, _, _ in layout.documents),
-        }
-        build_id = write_build(store, layout, cv, sv, encoder.name, settings.sources, index_kind, extra=extra)
+        build_id = write_build(
+            store, layout, cv, sv, encoder.name, settings.sources, index_kind, source_counts=per_source
+        )
         store.cleanup()
         summary.chunks = len(layout.chunks)
         summary.sentences = len(layout.sentences)

@@ -79,9 +79,7 @@ class Scheduler:
         self._threads.append(threading.Thread(target=self._loop, name="qabot-scheduler", daemon=True))
         for t in self._threads:
             t.start()
-        log.info(
-            "keeping sources fresh: %d watched folder(s), %d on a schedule", len(self.watched), len(self.remote)
-        )
+        log.info("keeping sources fresh: %d watched folder(s), %d on a schedule", len(self.watched), len(self.remote))
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
