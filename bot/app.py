@@ -27,7 +27,7 @@ from .views import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.admin", "bot.cogs.help")
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.admin", "bot.cogs.help", "bot.cogs.refresh")
 ANSWER_CACHE_SIZE = 512
 # Asks run in threads; a few at a time keep the GIL free enough for the gateway heartbeat.
 ASK_CONCURRENCY = 2

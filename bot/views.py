@@ -120,7 +120,8 @@ class SourcesPageButton(
             await send_private(interaction, f"I can't list the documents right now: {explain(exc)}.")
             return
         embed, view = sources_message(rows, self.page, self.filter)
-        await interaction.response.edit_message(embed=embed, view=view, allowed_mentions=render.NO_MENTIONS)
+        kept = interaction.message.embeds[1:] if interaction.message else []  # the sources' status stays
+        await interaction.response.edit_message(embeds=[embed, *kept], view=view, allowed_mentions=render.NO_MENTIONS)
 
 
 DYNAMIC_ITEMS = (FeedbackButton, MoreButton, SourcesPageButton)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 EXIT_ERROR, EXIT_BAD_QUESTION, EXIT_NO_INDEX = 1, 2, 3
+EXIT_SOURCE_FAILED = 4  # the index was built, but a source could not be synced (its last good documents kept)
 
 DESCRIPTION = """Answer questions from your team's documents with verbatim quotes and links.
 
@@ -46,7 +47,7 @@ def _engine(args, say_building=True):
     engine = Engine(_settings(args))
     if not engine.store.exists():
         if say_building:
-            sources = ", ".join(engine.settings.sources)
+            sources = ", ".join(s.name for s in engine.settings.all_sources)
             print(f"No index yet: building one from {sources} (first run only)…", file=sys.stderr)
         summary = engine.rebuild(progress=sys.stderr.isatty())
         print("Index built: " + summary.line(), file=sys.stderr)
@@ -109,26 +110,67 @@ def cmd_index(args) -> int:
 
     settings = _settings(args)
     engine = Engine(settings)
-    summary = engine.rebuild(full=args.full, progress=sys.stderr.isatty() and not args.quiet, lock_wait=args.wait)
+    progress = sys.stderr.isatty() and not args.quiet
+    refresh = engine.refresh(
+        args.source, accept_removals=args.accept_removals, full=args.full, progress=progress, lock_wait=args.wait
+    )
+    summary = refresh.build
+    assert summary is not None  # refresh raises when the build fails
+    for report in refresh.syncs:
+        for w in report.warnings:
+            print(visible(f"warning: {w}", keep=""), file=sys.stderr)
+        if not report.ok:
+            print(visible(f"qabot: source {report.line()}", keep=""), file=sys.stderr)
     for w in summary.warnings:
         print(visible(f"warning: {w}", keep=""), file=sys.stderr)
     if args.json:
-        print(json.dumps(summary.to_json()))
+        out = summary.to_json()
+        if refresh.syncs:
+            out["sources"] = [r.to_json() for r in refresh.syncs]
+        print(json.dumps(out))
     else:
+        for report in refresh.syncs:
+            print(visible(("Synced " if report.ok else "Not synced ") + report.line(), keep=""))
         build = summary.build_id
         state = f"switched to build {build}" if summary.switched else f"nothing changed; build {build} stays in service"
         print(f"Indexed: {summary.line()}; {state}")
-    return 0
+    return EXIT_SOURCE_FAILED if any(not r.ok for r in refresh.syncs) else 0
+
+
+def _print_source_status(rows: list[dict]) -> None:
+    """The sources as a table: name, kind, documents, last good sync, next sync; the last error below."""
+    from index.terminal import visible
+
+    print("Sources:")
+    for r in rows:
+        docs = "?" if r["documents"] is None else str(r["documents"])
+        last = r["last_ok"] or ("-" if r["kind"] == "folder" else "never")
+        state = "STALE " if r["stale"] else ""
+        print(
+            visible(f"  {state}{r['name']}  [{r['kind']}]  {docs} documents  last sync {last}  next {r['next_sync']}")
+        )
+        if r["last_error"]:
+            print(visible(f"      last error: {r['last_error']}", keep=""))
 
 
 def cmd_sources(args) -> int:
     from index.terminal import json_text, visible
 
     engine = _engine(args)
+    if args.status:
+        rows = engine.source_status()
+        if args.json:
+            print(json_text(rows, indent=1))
+        else:
+            _print_source_status(rows)
+        return 0
     docs = engine.sources(args.filter or "")
     if args.json:
         print(json_text(docs, indent=1))
         return 0
+    if not args.filter and engine.settings.source:  # [[source]] tables: their state first
+        _print_source_status(engine.source_status())
+        print()
     for d in docs:
         print(
             visible(f"{d['date'] or '          '}  {d['title']}", keep="")
@@ -233,6 +275,10 @@ def cmd_bench(args) -> int:
         from bench.squad import main as squad_main
 
         return squad_main(args)
+    if args.what == "sources":
+        from bench.sources import main as sources_main
+
+        return sources_main(args)
     from bench.speed import main as speed_main
 
     return speed_main(args)
@@ -275,16 +321,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.set_defaults(func=cmd_ask)
 
-    i = sub.add_parser("index", help="build or update the index incrementally")
+    i = sub.add_parser("index", help="sync the git and web sources, then build or update the index incrementally")
     i.add_argument("--full", action="store_true", help="re-embed every document instead of reusing unchanged ones")
     i.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for another build's lock")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    i.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME",
+        help="sync only this source before building (repeatable; default: every git and web source)",
+    )
+    i.add_argument(
+        "--accept-removals",
+        action="store_true",
+        help="let a sync remove more than half of a source's documents (held as an error otherwise)",
+    )
     i.set_defaults(func=cmd_index)
 
     s = sub.add_parser("sources", help="list the indexed documents with their links")
     s.add_argument("filter", nargs="?", help="only titles or paths containing this text")
     s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--status",
+        action="store_true",
+        help="only the sources: kind, documents, last good sync, next sync, last error",
+    )
     s.set_defaults(func=cmd_sources)
 
     e = sub.add_parser("eval", help="score answers on a question set (JSONL, the shared eval format)")
@@ -308,9 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "bench",
         help="benchmarks: `bench beir DIR` (retrieval quality), `bench squad DIR` "
-        "(answering and abstaining, SQuAD 2.0 open) or `bench speed`",
+        "(answering and abstaining, SQuAD 2.0 open), `bench speed` or `bench sources` (sync and watch)",
     )
-    b.add_argument("what", choices=["beir", "squad", "speed"])
+    b.add_argument("what", choices=["beir", "squad", "speed", "sources"])
     b.add_argument("dir", nargs="?", help="the dataset folder (for `bench beir` and `bench squad`)")
     b.add_argument(
         "--folds",

@@ -20,8 +20,9 @@ import numpy as np
 from .chunking import chunk_document
 from .config import Settings
 from .errors import BuildError, IndexUnavailableError
-from .loaders import LOADER_VERSION, load_documents
+from .loaders import LOADER_VERSION
 from .search import FULL_SCAN_MAX
+from .sources import load_all
 from .store import FORMAT_VERSION, Build, IndexStore, write_build_files
 from .text import term_set
 from .types import BuildSummary, Document
@@ -149,10 +150,18 @@ def lay_out(docs: list[Document], previous: PreviousIds | None = None) -> Layout
 
 
 def manifest(
-    build_id: str, model: str, dim: int, index_type: str, sources, layout: Layout, hashes: bool = True
+    build_id: str,
+    model: str,
+    dim: int,
+    index_type: str,
+    sources,
+    layout: Layout,
+    hashes: bool = True,
+    source_counts: dict[str, int] | None = None,
 ) -> dict:
     """A new build's manifest (the store adds its files' checksums). `hashes` adds each document's content
-    hash by path; the large-index benchmark leaves that out."""
+    hash by path; the large-index benchmark leaves that out. `source_counts` is the documents per source
+    (`qabot sources` shows them); `line_links` says whether any document links to lines (engine.py)."""
     m = {
         "format": FORMAT_VERSION,
         "build_id": build_id,
@@ -165,6 +174,8 @@ def manifest(
         "ef_search": HNSW_EF_SEARCH,
         "sources": list(sources),
         "counts": layout.counts(),
+        "source_counts": dict(source_counts or {}),
+        "line_links": any("line_link" in d.meta for _, d, _, _ in layout.documents),
     }
     if hashes:
         m["documents"] = {d.path: d.content_hash for _, d, _, _ in layout.documents}
@@ -180,6 +191,7 @@ def write_build(
     sources,
     index_kind: str | None = None,
     hashes: bool = True,
+    source_counts: dict[str, int] | None = None,
 ) -> str:
     """Write `layout`'s rows and the vectors as a new build and switch to it (call under the build lock);
     returns its id. A failed build's folder is removed."""
@@ -189,7 +201,8 @@ def write_build(
         kind = write_build_files(
             tmp, layout.rows(), chunk_vecs, sent_vecs, index_kind, document_fts=len(layout.chunks) <= FULL_SCAN_MAX
         )
-        store.commit(build_id, tmp, manifest(build_id, model, int(chunk_vecs.shape[1]), kind, sources, layout, hashes))
+        m = manifest(build_id, model, int(chunk_vecs.shape[1]), kind, sources, layout, hashes, source_counts)
+        store.commit(build_id, tmp, m)
     except BuildError:
         store.discard(build_id)
         raise
@@ -243,10 +256,10 @@ def build_index(
     summary = BuildSummary()
     with store.lock(wait=lock_wait):
         store.cleanup()
-        if documents is None:
-            docs, warnings = load_documents(settings.source_paths, settings.root, settings.base_url)
+        if documents is None:  # the folders, and each remote source's last good sync
+            docs, warnings, per_source = load_all(settings)
         else:
-            docs, warnings = documents, []
+            docs, warnings, per_source = documents, [], {}
         summary.warnings = warnings
         summary.skipped = sum(1 for w in warnings if ": skipped," in w)
         if encoder is None:
@@ -299,7 +312,9 @@ def build_index(
         cv = _stack(len(layout.chunks), [(kept_c, old_c), (fresh_c, new_c)], dim)
         sv = _stack(len(layout.sentences), [(kept_s, old_s), (fresh_s, new_s)], dim)
 
-        build_id = write_build(store, layout, cv, sv, encoder.name, settings.sources, index_kind)
+        build_id = write_build(
+            store, layout, cv, sv, encoder.name, settings.sources, index_kind, source_counts=per_source
+        )
         store.cleanup()
         summary.chunks = len(layout.chunks)
         summary.sentences = len(layout.sentences)

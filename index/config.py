@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Self, TypeVar
 
+from .sourcespec import SourceSpec, legacy_folders
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "QABOT_"
 CONFIG_VARIABLE = "QABOT_CONFIG"
@@ -36,7 +38,8 @@ class Settings:
     """Everything the engine can be told. Paths in `sources` and `index_dir` are relative to `root`."""
 
     root: Path = field(default_factory=_default_root)
-    sources: tuple[str, ...] = ("docs_corpus", "seeds")
+    sources: tuple[str, ...] = ("docs_corpus", "seeds")  # folders, as before [[source]] existed
+    source: tuple[SourceSpec, ...] = ()  # the [[source]] tables of qabot.toml (sourcespec.py)
     index_dir: str = ".qabot"
     base_url: str = ""  # link for documents without a URL: base_url + relative path; "" = no link
     encoder: str = "minilm"  # "minilm" (the bundled model) or "hash" (a fast fake, for tests of mechanics only)
@@ -52,6 +55,14 @@ class Settings:
     @property
     def source_paths(self) -> list[Path]:
         return [(self.root / s).resolve() for s in self.sources]
+
+    @property
+    def all_sources(self) -> tuple[SourceSpec, ...]:
+        """Every source: the `sources` folders (not watched, as before), then the [[source]] tables; a
+        legacy folder that a [[source]] table also names is listed once, as the table says."""
+        tabled = {(self.root / s.location).resolve() for s in self.source if s.kind == "folder"}
+        legacy = [s for s in legacy_folders(self.sources) if (self.root / s.location).resolve() not in tabled]
+        return (*legacy, *self.source)
 
     def with_(self, **changes) -> Self:
         """A copy with some fields changed."""
@@ -70,8 +81,10 @@ def _coerce(value, hint):
             return None
         return _coerce(value, next(a for a in typing.get_args(hint) if a is not type(None)))
     if typing.get_origin(hint) is tuple:
-        items = value.split(",") if isinstance(value, str) else list(value)
         item_type = typing.get_args(hint)[0]
+        if hasattr(item_type, "parse_all"):  # tables (SourceSpec): the type checks them itself
+            return item_type.parse_all(value)
+        items = value.split(",") if isinstance(value, str) else list(value)
         return tuple(_coerce(i, item_type) for i in (str(i).strip() for i in items) if i)
     if hint is bool:
         return value.strip().lower() in TRUE_WORDS if isinstance(value, str) else bool(value)
@@ -103,6 +116,8 @@ def load_into(
             data = tomllib.load(fh)
         data = data.get(TOML_TABLE, data)
         values |= {name: _coerce(data[name], hints[name]) for name in names if name in data}
+        if "source" in data and "sources" not in data:  # [[source]] tables replace the default folders
+            values["sources"] = ()
         if "root" not in data:
             values["root"] = Path(path).resolve().parent
     values |= {

@@ -13,6 +13,7 @@ title) and, when written with `document_fts`, documents_fts (title, text).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -92,6 +93,15 @@ class Content:
                 self._texts.clear()
             self._texts[doc_id] = text
         return text
+
+    def doc_meta(self, doc_id: int) -> dict:
+        """A document's meta (front matter keys, and for git files the line link), {} if it has none."""
+        row = self.db.execute("select meta from documents where id = ?", (doc_id,)).fetchone()
+        try:
+            meta = json.loads(row[0]) if row and row[0] else {}
+        except ValueError:
+            return {}
+        return meta if isinstance(meta, dict) else {}
 
     def doc_rows(self) -> list[dict]:
         """id, path and content hash of every document (what a new build needs to reuse vectors)."""

@@ -12,7 +12,9 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +23,39 @@ from .activity import ActivityLog
 from .answer import Answerer
 from .config import Settings, load_settings
 from .decide import CALIBRATION_FILE, load_calibration
-from .errors import IndexMismatchError, IndexUnavailableError, QuestionError
+from .errors import IndexMismatchError, IndexUnavailableError, QabotError, QuestionError
 from .question import parse_question
 from .store import Build, IndexStore
 from .text import content_terms
-from .types import Answer, BuildSummary
+from .types import Answer, BuildSummary, Quote
 
 log = logging.getLogger(__name__)
 
 CALIBRATION_NAME = "calibration.json"  # in the index folder: `qabot calibrate`'s fit for this installation
+REFRESH_LOG = 20  # refreshes remembered for /stats
+
+
+@dataclass
+class Refresh:
+    """One refresh: each source synced, then the build (None when the build itself failed: `error`)."""
+
+    syncs: list = field(default_factory=list)  # sources.SyncReport, one per remote source synced
+    build: BuildSummary | None = None
+    error: str = ""
+    at: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "at": self.at,
+            "sources": [r.to_json() for r in self.syncs],
+            "build": self.build.to_json() if self.build else None,
+            "error": self.error,
+        }
+
+    def line(self) -> str:
+        parts = [r.line() for r in self.syncs]
+        parts.append(self.build.line() if self.build else f"build failed: {self.error}")
+        return "; ".join(parts)
 
 
 def check_question(question: str, max_chars: int = 1000) -> str:
@@ -71,6 +97,7 @@ class Engine:
         )
         self.activity = ActivityLog(self.settings.index_path / "activity.sqlite")
         self._qcache: dict[str, np.ndarray] = {}
+        self.refreshes: deque[Refresh] = deque(maxlen=REFRESH_LOG)  # newest last; /stats shows them
 
     @property
     def calibration_path(self) -> Path:
@@ -188,6 +215,68 @@ class Engine:
     async def arebuild(self, full: bool = False) -> BuildSummary:
         return await asyncio.to_thread(self.rebuild, full)
 
+    def refresh(
+        self,
+        names: list[str] | None = None,
+        *,
+        accept_removals: bool = False,
+        full: bool = False,
+        progress: bool = False,
+        lock_wait: float = 0.0,
+        build: bool = True,
+    ) -> Refresh:
+        """Sync the named remote sources (every one when None), then rebuild from all sources, as
+        `qabot index` and the scheduler do. A source that fails keeps its last good documents (its
+        report says why); a build that fails raises, after the refresh is recorded."""
+        from . import sources
+
+        out = Refresh(at=sources.now_iso())
+        for spec in sources.select(self.settings, names):
+            if spec.remote:
+                out.syncs.append(sources.sync(self.settings, spec, accept_removals=accept_removals))
+        self.refreshes.append(out)
+        if build:
+            try:
+                out.build = self.rebuild(full=full, progress=progress, lock_wait=lock_wait)
+            except QabotError as exc:
+                out.error = str(exc)
+                raise
+        log.info("refresh: %s", out.line())
+        return out
+
+    def source_status(self) -> list[dict]:
+        """Each source: kind, where, documents in the build in service, last good sync, next sync, last
+        error (and whether it is stale: its last sync failed, so its documents are from an older one)."""
+        from . import sources
+
+        try:
+            with self._using() as b:
+                counts = b.manifest.get("source_counts")
+        except IndexUnavailableError:
+            counts = None
+        out = []
+        for spec in self.settings.all_sources:
+            st = sources.status(self.settings, spec)
+            if spec.remote:
+                next_sync = st.get("next_sync") or "at the next `qabot index`"
+            else:
+                next_sync = "on change (watched)" if spec.watch else "at the next `qabot index`"
+            out.append(
+                {
+                    "name": spec.name,
+                    "kind": spec.kind,
+                    "location": spec.location,
+                    "documents": None if counts is None else counts.get(spec.name),
+                    "last_ok": st.get("last_ok", ""),
+                    "last_attempt": st.get("last_attempt", ""),
+                    "next_sync": next_sync,
+                    "last_error": st.get("last_error", ""),
+                    "stale": bool(st.get("last_error")),
+                    "refresh_s": spec.refresh,
+                }
+            )
+        return out
+
     # ---- asking --------------------------------------------------------------------------
     def embed_question(self, question: str) -> np.ndarray:
         vec = self._qcache.get(question)
@@ -216,6 +305,9 @@ class Engine:
             if parsed.parts:  # a two-part question: the whole and its halves in one encoder call
                 self.embed_questions([q, *parsed.parts])
             answer = self.answerer.answer(build, parsed, self.embed_question(q), embed=self.embed_questions)
+            if build.manifest.get("line_links"):
+                for quote in (*answer.quotes, *answer.more):
+                    _link_lines(build, quote)
         answer.question = q
         answer.took_ms = (time.perf_counter() - t0) * 1000
         return answer
@@ -246,3 +338,16 @@ class Engine:
             "index_type": b.manifest.get("index_type"),
             "model": b.manifest.get("model"),
         }
+
+
+def _link_lines(build: Build, quote: Quote) -> None:
+    """A quote from a git file links to the lines it spans at the indexed commit (`…#L40-L42`)."""
+    from .git_source import line_link
+
+    doc_id = build.doc_id(quote.doc)
+    if doc_id is None:
+        return
+    meta = build.doc_meta(doc_id)
+    if meta.get("line_link"):
+        text = build.doc_text(doc_id)
+        quote.url = line_link(meta["line_link"], int(meta.get("line_base") or 0), text, quote.start, quote.end)

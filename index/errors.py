@@ -65,3 +65,13 @@ class ActivityError(QabotError):
     hint = (
         "check that the index folder is writable and activity.sqlite is a SQLite file (move it aside to start afresh)"
     )
+
+
+class ConfigError(QabotError):
+    """A setting in qabot.toml (or a QABOT_* variable) cannot be used as written."""
+
+    hint = "see docs/SOURCES.md for the [[source]] syntax"
+
+
+class SourceError(QabotError):
+    """A source could not be synced; its last good documents stay in the index."""

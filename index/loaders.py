@@ -391,28 +391,40 @@ def load_file(path: Path, root: Path, base_url: str = "", listed: SourceFile | N
         data = _read_bounded(fd)
     finally:
         os.close(fd)
+    rel = os.path.relpath(path, root).replace(os.sep, "/")  # the document's identity: keep it stable
+    fallback = base_url.rstrip("/") + "/" + quote(link_path(src, root)) if base_url else None
+    return document_from_bytes(data, kind, path.stem, rel, fallback)
+
+
+def parse_bytes(data: bytes, kind: str, name: str) -> dict:
+    """A file's fields (text, title, url, date, meta, pages) from its bytes; `kind` as SUFFIXES names it."""
     if not data.strip():
         raise SkipDocument("is empty")
-    name = path.stem
     if kind == "pdf":
-        fields = load_pdf(data, name)
-    else:
-        raw = _decode(data)
-        fields = {"markdown": load_markdown, "text": load_text, "html": load_html}[kind](raw, name)
-    rel = os.path.relpath(path, root).replace(os.sep, "/")  # the document's identity: keep it stable
-    url = fields.get("url")
+        return load_pdf(data, name)
+    raw = _decode(data)
+    return {"markdown": load_markdown, "text": load_text, "html": load_html}[kind](raw, name)
+
+
+def clean_url(url: str | None) -> str | None:
+    """A document's own link if it is a usable http(s) URL (a trailing note in parentheses dropped), else None."""
     if url and (m := re.match(r"(\S+)\s+\([^()]*\)$", url)):
         url = m.group(1)  # "https://… (advisory PDF)": a link followed by a note
     if url and not re.match(r"https?://[^\s/$.?#].\S*$", url):
         url = None  # never a broken link
-    if not url and base_url:
-        url = base_url.rstrip("/") + "/" + quote(link_path(src, root))
+    return url
+
+
+def document_from_bytes(data: bytes, kind: str, name: str, path: str, fallback_url: str | None) -> Document:
+    """The Document of a file's bytes: `path` is its identity in the index, `fallback_url` its link when
+    the file names none. Its content hash covers the bytes, so an unchanged file is never re-embedded."""
+    fields = parse_bytes(data, kind, name)
     digest = hashlib.sha256(LOADER_VERSION.encode() + b"\0" + data).hexdigest()
     return Document(
-        path=rel,
+        path=path,
         title=fields["title"],
         text=fields["text"],
-        url=url,
+        url=clean_url(fields.get("url")) or fallback_url,
         date=fields.get("date"),
         kind=kind,
         pages=fields.get("pages", []),

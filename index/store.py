@@ -155,6 +155,7 @@ class Build:
         self.content = Content(path, self.build_id)
         self.documents = self.content.documents  # id -> id, path, title, url, date, kind, pages
         self.has_doc_fts = self.content.has_doc_fts
+        self._doc_ids: dict[str, int] | None = None
 
     @property
     def n_chunks(self) -> int:
@@ -186,6 +187,15 @@ class Build:
 
     def doc_rows(self) -> list[dict]:
         return self.content.doc_rows()
+
+    def doc_meta(self, doc_id: int) -> dict:
+        return self.content.doc_meta(doc_id)
+
+    def doc_id(self, path: str) -> int | None:
+        """The id of the document at `path` (a map made on first use)."""
+        if self._doc_ids is None:
+            self._doc_ids = {d["path"]: i for i, d in self.documents.items()}
+        return self._doc_ids.get(path)
 
     def doc_freq(self, terms: list[str]) -> dict[str, int]:
         return self.content.doc_freq(terms)

@@ -74,7 +74,7 @@ def instrument() -> None:
         return orig_cleanup(self, *a, **kw)
 
     store.IndexStore.cleanup = cleanup
-    _wrap(build, "load_documents", before="load", after="loaded")
+    _wrap(build, "load_all", before="load", after="loaded")  # the folders and the sources' snapshots
     _wrap(loaders, "load_file", before="load-mid", nth=10)
     _wrap(build, "chunk_document", before="chunk", nth=5)
     for cls in (emb.Encoder, emb.HashEncoder):

@@ -98,6 +98,16 @@ class Admin(commands.Cog):
                 name="Index age",
                 value=f"{age(info.get('built_at', ''))} (built {render.format_built_at(info.get('built_at', ''))})",
             )
+        refreshes = list(getattr(engine, "refreshes", ()))
+        if refreshes:  # the scheduler's (or a /reindex's) latest sync of the sources
+            last = refreshes[-1]
+            text = f"{age(last.at)} ago: {last.line()}"
+            embed.add_field(
+                name="Last refresh", value=render.trim(render.escape(text), render.FIELD_VALUE_LIMIT), inline=False
+            )
+            failed = sorted({r.name for r in last.syncs if not r.ok})
+            if failed:
+                embed.add_field(name="Stale sources", value=render.trim(render.escape(", ".join(failed)), 1024))
         try:
             st = await asyncio.to_thread(engine.activity.stats)
         except Exception:
