@@ -133,7 +133,9 @@ def logistic(x, y, c, names, weight=None):
         p = 1.0 / (1.0 + np.exp(-np.clip(m, -30, 30)))
         ll = wt * (np.logaddexp(0.0, m) - t * m)
         g = wt * (p - t)
-        return ll.sum() / total + (w @ w) / (2 * c * total), np.append(z.T @ g / total + w / (c * total), g.sum() / total)
+        return ll.sum() / total + (w @ w) / (2 * c * total), np.append(
+            z.T @ g / total + w / (c * total), g.sum() / total
+        )
 
     bounds = [SIGNS.get(n, (None, None)) for n in names] + [(None, None)]
     fit = minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds)

@@ -132,7 +132,16 @@ def test_bench_squad_end_to_end(tmp_path):
 
     png = tmp_path / "sweep.png"
     r = qabot(
-        "bench", "squad", str(data), "--json", "--folds", "2", "--bench-index", str(tmp_path / "idx"), "--plot", str(png)
+        "bench",
+        "squad",
+        str(data),
+        "--json",
+        "--folds",
+        "2",
+        "--bench-index",
+        str(tmp_path / "idx"),
+        "--plot",
+        str(png),
     )
 
     assert r.returncode == 0, r.stderr

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import sys
 
+from bot.render import bold_marks, escape
 from index.question import parse_question
 from index.spans import answer_spans
 from index.terminal import marked, placeholders_to
 from index.types import Answer, Quote
 
-from bot.render import bold_marks, escape
 from discord_markdown import forgeries, parse
 
 
