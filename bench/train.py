@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,7 +375,7 @@ def train(squad_dir: Path, bundled: list[Path], out_dir: Path, folds: int = FOLD
     data = [squad_dir / "questions.jsonl", *sorted(squad_dir.glob("corpus/*.md")), *bundled]
     manifest = {
         "reader_sha256": hashlib.sha256(blob).hexdigest(),
-        "data": {str(p): sha256_of(p) for p in data},
+        "data": {os.path.relpath(p, Path(__file__).resolve().parents[1]): sha256_of(p) for p in data},
         "hyperparameters": {
             "seed": SEED,
             "folds": folds,

@@ -41,7 +41,7 @@ from .store import Build
 from .wordpieces import WordPieces, maxsim, piece_idf, shared_pieces
 
 READER_FILE = Path(__file__).with_name("reader.json")
-READER_SHA256 = "341269b7c6c15f62573a9beb71c52add3b590d755a30e931b01df1089d8022cc"
+READER_SHA256 = "a4d3afa429039428db567c1cba811d8a0f8469340c476a2bf114abcf57a72fb4"
 
 NEGATION = re.compile(r"\b(?:not|never|no|none|nor|non|without|cannot)\b|n't", re.I)
 SUPERLATIVE = re.compile(
