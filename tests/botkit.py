@@ -12,7 +12,7 @@ from index.store import IndexStore
 
 PROJECT = Path(__file__).resolve().parent.parent
 CORPUS = PROJECT / "docs_corpus"
-BANKS = "Which banks were sanctioned?"
+BANKS = "Which North Korean banks did Treasury sanction?"  # one the reader is sure of: the card shows an answer
 REINDEX_ROLE = "Librarians"
 REFUSAL = "Sorry, only administrators and members with the reindex role can reindex the documents."
 TOKEN = "MTQ0NDQ0NDQ0NDQ0NDQ0NDQ0.QaBoT.fake-reliability-token-Zx9Qv7Lm3Kp"

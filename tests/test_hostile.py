@@ -177,7 +177,7 @@ HOSTILE_QUESTIONS = [
 
 # The same question behind invisible characters: it must read, and be answered, exactly as the plain one.
 DISGUISED_BANKS = ["\u202eWhich banks were sanctioned?\u202c", "Which\u200b banks\u200d were\ufeff sanctioned?"]
-# Markup and pings around a question the documents answer: still answered, about banks.
+# Markup and pings around the seed question: still quoting banks (answered or not, as the plain question).
 DECORATED_BANKS = [
     "@everyone which banks were sanctioned?",
     "[click here](https://evil.example/phish) which banks were sanctioned?",
@@ -207,9 +207,9 @@ def test_hostile_questions(engine, q):
     if q in DISGUISED_BANKS:
         plain = engine.ask("Which banks were sanctioned?")
         assert a.question == plain.question
-        assert [x.text for x in a.quotes] == [x.text for x in plain.quotes] and not a.abstained
+        assert [x.text for x in a.quotes] == [x.text for x in plain.quotes] and a.abstained == plain.abstained
     if q in DECORATED_BANKS:
-        assert not a.abstained and any("bank" in x.text.lower() for x in a.quotes), [x.text for x in a.quotes]
+        assert any("bank" in x.text.lower() for x in a.quotes), [x.text for x in a.quotes]
 
 
 VOCAB = [

@@ -32,8 +32,11 @@ def test_eval_on_the_validation_set(engine):
     tot, results = evaluate(engine, str(VALIDATION))
     assert tot["n"] == 40 and len(results) == 40
     assert tot["faithfulness"] == 1.0
-    assert tot["false_abstain_rate"] <= 0.10
-    assert tot["hit_at_3"] >= 0.7
+    # the reader trained on these questions (with many others): a guard against a broken reader, not a
+    # held-out figure (those are in docs/BENCHMARKS.md); the rules alone abstained on 4 of these 12
+    assert tot["abstain_accuracy"] >= 0.5
+    assert tot["false_abstain_rate"] <= 0.25
+    assert tot["hit_at_3"] >= 0.6
 
 
 def test_calibrate_pools_several_sets_without_writing(engine):
@@ -44,7 +47,7 @@ def test_calibrate_pools_several_sets_without_writing(engine):
     assert CALIBRATION_FILE.read_text() == before
     assert cal["n"] == 80 and cal["calibrated_on"] == ["validation.jsonl", "validation.jsonl"]
     assert cal["false_abstain_rate"] <= 0.10
-    assert 0.0 < cal["abstain_below"] < cal["strengths"]["unanswerable_max"]
+    assert 0.0 < cal["answer_above"] < 1.0  # the reader's confidence threshold for this index
 
 
 def test_calibrate_writes_into_the_index_folder_and_the_engine_uses_it(engine, corpus_settings, tmp_path):
@@ -64,7 +67,7 @@ def test_calibrate_writes_into_the_index_folder_and_the_engine_uses_it(engine, c
 
     assert CALIBRATION_FILE.read_text() == shipped
     assert cal["written_to"] == str(idx / "calibration.json")
-    assert json.loads((idx / "calibration.json").read_text())["abstain_below"] == cal["abstain_below"]
+    assert json.loads((idx / "calibration.json").read_text())["answer_above"] == cal["answer_above"]
     again = Engine(corpus_settings.with_(index_dir=str(idx)), encoder=engine.encoder)
     assert again.calibration_path == idx / "calibration.json"
-    assert again.answerer.threshold == cal["abstain_below"]
+    assert again.answerer.answer_above == cal["answer_above"] != engine.answerer.answer_above
