@@ -8,6 +8,11 @@
 - `extract`: which extractor keeps more of the real text of the test pages (trafilatura,
   readability-lxml, the built-in HTML loader): the share of each page's article sentences kept, and
   how many boilerplate sentences (menus, footers, cookie notes) leaked in.
+- `git`: the git backends compared on a local 500-file repository (no network): the git binary as
+  index/git_source.py runs it, dulwich and GitPython; the first mirror fetch, a no-change fetch, a
+  fetch of one new commit, and reading every file's bytes at a commit (median of 3 runs each), and
+  each backend's installed size. Run only when asked: dulwich and GitPython are not dependencies of
+  qabot (`pip install dulwich GitPython` first; a backend that is missing is reported as such).
 
 LoopbackSite is the website of these measurements and of tests/test_fetch_web.py: a real HTTP server on
 127.0.0.1 in a thread, with a sitemap, robots.txt, ETags and 304s, redirects, failures and delays.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -31,6 +37,11 @@ WATCH_EDITS = 20
 WEB_PAGES = 500
 WATCH_TIMEOUT_S = 60.0  # an edit not answerable after this counts as a failure
 LAST_MODIFIED = "Mon, 01 Jun 2026 10:00:00 GMT"
+GIT_FILES = 500
+GIT_FILE_WORDS = 500  # about 3.5 KB of text per file: the size of a handbook page
+GIT_RUNS = 3  # each figure is the median of this many runs
+GIT_BRANCH = "main"
+GIT_FETCHED = "refs/qabot/fetched"  # where every backend puts the fetched branch, as git_source does
 
 
 class LoopbackSite:
@@ -347,7 +358,232 @@ def bench_extract() -> dict:
     return out
 
 
-PARTS = ("extract", "web", "watch")
+# ---- git backends ----------------------------------------------------------------------------------
+
+
+def _run_git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    env = {"GIT_AUTHOR_DATE": "2026-12-01T10:00:00Z", "GIT_COMMITTER_DATE": "2026-12-01T10:00:00Z"}
+    out = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=bench@example.org", "-c", "user.name=Bench", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    )
+    return out.stdout.strip()
+
+
+def git_page(i: int, words: int = GIT_FILE_WORDS) -> str:
+    """File i of the benchmark repository: a heading and `words` words that differ from every other file's."""
+    import random
+
+    rng = random.Random(i)
+    vocabulary = ("deploy", "rollback", "cluster", "review", "release", "runbook", "alert", "owner", "budget")
+    body = " ".join(f"{rng.choice(vocabulary)}{rng.randrange(1000)}" for _ in range(words))
+    return f"# Page {i}\n\n{body}\n"
+
+
+def git_bench_repo(root: Path, files: int) -> tuple[Path, str, str]:
+    """A repository of `files` markdown files on branch main at commit `base`, and a commit `change` on top
+    of it that changes one file (on no branch: a run moves main to it, then back)."""
+    src = root / "src"
+    src.mkdir()
+    _run_git(src, "init", "-q", "-b", GIT_BRANCH)
+    for i in range(files):
+        folder = src / "docs" / f"part{i % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"page{i}.md").write_text(git_page(i))
+    _run_git(src, "add", "-A")
+    _run_git(src, "commit", "-qm", "handbook")
+    base = _run_git(src, "rev-parse", "HEAD")
+    (src / "docs" / "part0" / "page0.md").write_text(git_page(0) + "\nThe rollback now takes five minutes.\n")
+    _run_git(src, "commit", "-qam", "one change")
+    change = _run_git(src, "rev-parse", "HEAD")
+    _run_git(src, "update-ref", f"refs/heads/{GIT_BRANCH}", base)
+    return src, base, change
+
+
+class BinaryBackend:
+    """The git binary through subprocess, through index/git_source.py's own functions."""
+
+    name = "git binary (subprocess, as qabot runs it)"
+
+    def __init__(self, src: Path, folder: Path):
+        from index.sourcespec import SourceSpec
+
+        self.spec = SourceSpec.parse({"git": str(src), "branch": GIT_BRANCH}, "bench")
+        self.folder = folder
+
+    def fetch(self) -> str:
+        from index import git_source
+
+        return git_source.fetch(self.spec, self.folder, None).commit
+
+    def read_all(self, commit: str) -> dict[str, bytes]:
+        from index import git_source
+
+        mirror = self.folder / git_source.MIRROR
+        tree = git_source._tree(mirror, commit, self.spec.timeout)  # as documents() reads: one ls-tree,
+        blobs = git_source._blobs(mirror, sorted({e.sha for e in tree.values()}), self.spec.timeout)  # one cat-file
+        return {path: blobs[e.sha] for path, e in tree.items()}
+
+
+class DulwichBackend:
+    """dulwich: git in pure Python (with optional compiled helpers); its own object store and transports."""
+
+    name = "dulwich"
+
+    def __init__(self, src: Path, folder: Path):
+        from dulwich.repo import Repo
+
+        folder.mkdir(parents=True)
+        self.repo = Repo.init_bare(str(folder / "repo.git"), mkdir=True)
+        self.src = str(src)
+
+    def fetch(self) -> str:
+        from dulwich.client import get_transport_and_path
+
+        client, path = get_transport_and_path(self.src)
+        result = client.fetch(path, self.repo, ref_prefix=[f"refs/heads/{GIT_BRANCH}".encode()])
+        commit = result.refs[f"refs/heads/{GIT_BRANCH}".encode()]
+        self.repo.refs[GIT_FETCHED.encode()] = commit
+        # dulwich tells the remote what it has from refs/heads/* only: without a branch there, every fetch
+        # would bring the whole history again
+        self.repo.refs[f"refs/heads/{GIT_BRANCH}".encode()] = commit
+        return commit.decode()
+
+    def read_all(self, commit: str) -> dict[str, bytes]:
+        store = self.repo.object_store
+        tree = self.repo[commit.encode()].tree
+        return {e.path.decode(): store[e.sha].data for e in store.iter_tree_contents(tree)}
+
+
+class GitPythonBackend:
+    """GitPython: a Python API over the git binary (fetch runs `git fetch`, reads go through `git cat-file`)."""
+
+    name = "GitPython"
+
+    def __init__(self, src: Path, folder: Path):
+        import git
+
+        folder.mkdir(parents=True)
+        self.repo = git.Repo.init(folder / "repo.git", bare=True)
+        self.remote = self.repo.create_remote("origin", str(src))
+
+    def fetch(self) -> str:
+        self.remote.fetch(f"+refs/heads/{GIT_BRANCH}:{GIT_FETCHED}", no_tags=True)
+        return self.repo.rev_parse(GIT_FETCHED).hexsha
+
+    def read_all(self, commit: str) -> dict[str, bytes]:
+        tree = self.repo.commit(commit).tree
+        return {b.path: b.data_stream.read() for b in tree.traverse() if b.type == "blob"}
+
+
+GIT_BACKENDS = {"git": BinaryBackend, "dulwich": DulwichBackend, "gitpython": GitPythonBackend}
+GIT_DISTRIBUTIONS = {"dulwich": ("dulwich",), "gitpython": ("GitPython", "gitdb", "smmap")}
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t0
+
+
+def _git_run(backend_class, src: Path, folder: Path, base: str, change: str) -> dict[str, float]:
+    """One run of one backend: a first fetch into an empty mirror, a fetch with nothing new, a fetch after
+    main moves one commit on, and every file read at that commit. Raises if a backend got it wrong."""
+
+    def first_fetch():  # making the empty mirror counts: git_source.fetch does it on first use
+        backend = backend_class(src, folder)
+        return backend, backend.fetch()
+
+    (backend, got), first = _timed(first_fetch)
+    again, no_change = _timed(backend.fetch)
+    _run_git(src, "update-ref", f"refs/heads/{GIT_BRANCH}", change)
+    try:
+        moved, one_commit = _timed(backend.fetch)
+    finally:
+        _run_git(src, "update-ref", f"refs/heads/{GIT_BRANCH}", base)
+    files, read = _timed(lambda: backend.read_all(change))
+    if (got, again, moved) != (base, base, change):
+        raise RuntimeError(f"{backend.name} fetched {got}, {again}, {moved}; expected {base}, {base}, {change}")
+    digest = hashlib.sha256(b"".join(p.encode() + b"\0" + files[p] for p in sorted(files))).hexdigest()
+    return {
+        "first_fetch_s": first,
+        "no_change_fetch_s": no_change,
+        "one_commit_fetch_s": one_commit,
+        "read_all_s": read,
+        "files": len(files),
+        "digest": digest,
+    }
+
+
+def _installed_mb(distributions: tuple[str, ...]) -> float:
+    """Megabytes on disk of these installed distributions (their RECORD's files)."""
+    from importlib.metadata import distribution
+
+    total = 0
+    for name in distributions:
+        for f in distribution(name).files or []:
+            located = Path(f.locate())
+            total += located.stat().st_size if located.is_file() else 0
+    return round(total / 1e6, 1)
+
+
+def _footprint(key: str) -> dict:
+    """What a backend adds to an installation (the git binary: a system package, not a Python one)."""
+    from importlib.metadata import version
+
+    if key == "git":
+        return {"version": _run_git(Path("."), "--version").removeprefix("git version "), "python_packages": []}
+    names = GIT_DISTRIBUTIONS[key]
+    return {"version": version(names[0]), "python_packages": list(names), "installed_mb": _installed_mb(names)}
+
+
+def _available(key: str) -> bool:
+    """Whether the backend's package is installed; imported here, so no timed run pays for the import."""
+    import importlib
+
+    try:
+        importlib.import_module({"git": "index.git_source", "dulwich": "dulwich.client", "gitpython": "git"}[key])
+    except ImportError:
+        return False
+    return True
+
+
+def bench_git(files: int = GIT_FILES, runs: int = GIT_RUNS) -> dict:
+    """The git backends on a local `files`-file repository: median seconds of `runs` runs per step."""
+    root = Path(tempfile.mkdtemp(prefix="qabot-bench-git-"))
+    try:
+        src, base, change = git_bench_repo(root, files)
+        keys = [k for k in GIT_BACKENDS if _available(k)]
+        samples: dict[str, list[dict]] = {k: [] for k in keys}
+        for run in range(runs):  # backends interleaved, so the machine's other work spreads over all
+            for key in keys:
+                samples[key].append(_git_run(GIT_BACKENDS[key], src, root / f"{key}-{run}", base, change))
+        digests = {s["digest"] for runs_of in samples.values() for s in runs_of}
+        if len(digests) != 1:
+            raise RuntimeError("the backends read different bytes")
+        out: dict = {"files": files, "repository_kb": _tree_kb(src), "runs": runs}
+        for key, runs_of in samples.items():
+            figures = {m: round(statistics.median(s[m] for s in runs_of), 3) for m in runs_of[0] if m.endswith("_s")}
+            out[GIT_BACKENDS[key].name] = {**figures, "files_read": runs_of[0]["files"], **_footprint(key)}
+        for key in GIT_BACKENDS.keys() - set(keys):
+            out[GIT_BACKENDS[key].name] = "not installed"
+        return out
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _tree_kb(src: Path) -> int:
+    """Kilobytes of the files of the repository's work tree (its .git folder left out)."""
+    return round(sum(f.stat().st_size for f in (src / "docs").rglob("*.md")) / 1000)
+
+
+PARTS = ("extract", "web", "watch", "git")
+DEFAULT_PARTS = ("extract", "web", "watch")  # `git` needs two packages qabot does not depend on
 
 
 def main(args=None) -> int:
@@ -358,14 +594,16 @@ def main(args=None) -> int:
         p.add_argument("--pages", type=int, default=WEB_PAGES, help="pages of the `web` site")
         p.add_argument("--rate", type=float, default=0.0, help="`web`: requests per second per host (0: no limit)")
         p.add_argument("--edits", type=int, default=WATCH_EDITS, help="`watch`: edits timed")
+        p.add_argument("--files", type=int, default=GIT_FILES, help="`git`: files in the repository")
         args = p.parse_args()
     part = getattr(args, "part", None)
     runs = {
         "extract": bench_extract,
         "web": lambda: bench_web(getattr(args, "pages", WEB_PAGES), getattr(args, "rate", 0.0)),
         "watch": lambda: bench_watch(getattr(args, "edits", WATCH_EDITS)),
+        "git": lambda: bench_git(getattr(args, "files", GIT_FILES)),
     }
-    for name in [part] if part else list(runs):
+    for name in [part] if part else DEFAULT_PARTS:
         print(f"SOURCES {name}: {json.dumps(runs[name]())}", flush=True)
     return 0
 

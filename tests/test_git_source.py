@@ -178,3 +178,68 @@ def test_link_templates():
     assert braces.startswith("https://github.com/acme/handbook/blob/c0/%7Bfirst%7D.txt#L")  # a path injects no field
     with pytest.raises(ConfigError, match="web_url must contain"):
         SourceSpec.parse({"git": "x", "web_url": "https://example.org/"}, "[[source]] #1")
+
+
+# The fetch is held in flight by git's own uploadpack.packObjectsHook (set in a global config file that
+# only the killed process sees): upload-pack sends the first half of the real pack, marks that it is
+# sending, then hangs. The kill waits for the mark, not for a guessed time, so a slow machine only waits.
+HALF_PACK_HOOK = """#!/bin/sh
+"$@" > "$0.pack" || exit 1
+head -c $(( $(wc -c < "$0.pack") / 2 )) "$0.pack"
+touch "$0.sending"
+exec sleep 600
+"""
+FETCH_IN_FLIGHT_WAIT_S = 180  # for `qabot index` to start and reach `git fetch` on a busy 2-core machine
+
+
+def test_kill_9_in_the_middle_of_a_git_fetch_loses_nothing(tmp_path, repo):
+    """`qabot index` and its git processes SIGKILLed while `git fetch` receives a pack: the snapshot, both
+    refs and the mirror are as before, a build reads the old text, and the next sync picks up the change."""
+    import os
+    import signal
+    import time
+
+    from clikit import ENV, QABOT, qabot
+
+    (tmp_path / "qabot.toml").write_text(f'[[source]]\ngit = "{repo}"\nname = "handbook"\n')
+    env = {"QABOT_ENCODER": "hash"}
+    assert qabot("index", cwd=tmp_path, env=env).returncode == 0
+    (folder,) = (tmp_path / ".qabot" / "sources").glob("handbook-*")
+    mirror, snapshot = folder / "repo.git", folder / "snapshot.json"
+    before, old = snapshot.read_bytes(), git(repo, "rev-parse", "HEAD")
+    (repo / "docs" / "guide.md").write_text(GUIDE.replace("within a minute", "within five minutes"))
+    git(repo, "commit", "-qam", "slower rollback")
+
+    hook = tmp_path / "half-pack.sh"
+    hook.write_text(HALF_PACK_HOOK)
+    hook.chmod(0o755)
+    (tmp_path / "gitconfig").write_text(f"[uploadpack]\n\tpackObjectsHook = {hook}\n")
+    child_env = dict(ENV, **env, GIT_CONFIG_GLOBAL=str(tmp_path / "gitconfig"))
+    proc = subprocess.Popen(
+        [QABOT, "index"], cwd=tmp_path, env=child_env, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + FETCH_IN_FLIGHT_WAIT_S
+        while not Path(f"{hook}.sending").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Path(f"{hook}.sending").exists(), "the sync never reached git fetch"
+        os.killpg(proc.pid, signal.SIGKILL)  # qabot, git fetch, unpack-objects, upload-pack: the whole group
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+
+    assert snapshot.read_bytes() == before
+    assert git(mirror, "rev-parse", "refs/qabot/fetched") == old  # the fetch did not finish
+    assert git(mirror, "rev-parse", "refs/qabot/indexed") == old
+    git(mirror, "fsck", "--connectivity-only", "--no-progress")  # check=True: a broken mirror fails here
+    engine = Engine(settings_for(tmp_path, git=str(repo), name="handbook"))
+    engine.rebuild(full=True)  # reads the snapshot's commit from the mirror the kill left
+    assert quote_for(engine, "How do I return to the previous release?", ROLLBACK)
+
+    r = qabot("index", cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "Synced handbook: 0 added, 1 changed" in r.stdout, r.stdout + r.stderr
+    assert git(mirror, "rev-parse", "refs/qabot/indexed") == git(repo, "rev-parse", "HEAD")
+    engine = Engine(settings_for(tmp_path, git=str(repo), name="handbook"))
+    assert quote_for(engine, "How do I return to the previous release?", "within five minutes")
