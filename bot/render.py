@@ -246,7 +246,10 @@ def _quote_blocks(quotes: list[Quote], budget: int, label: str = "") -> str:
         if room >= keep * MIN_QUOTE_ROOM:
             break
     kept = quotes[: len(lines)]
-    escaped_len = {i: len(block_quote(escape(q.text))) for i, q in enumerate(kept)}
+    marks = [() if q.closest else q.marks for q in kept]  # a closest passage is not an answer: nothing in bold
+    escaped_len = {
+        i: len(block_quote(bold_marks(q.text, marks[i]) if marks[i] else escape(q.text))) for i, q in enumerate(kept)
+    }
     allowance: dict[int, int] = {}
     remaining = room
     order = sorted(range(len(kept)), key=lambda i: escaped_len[i])
@@ -256,7 +259,7 @@ def _quote_blocks(quotes: list[Quote], budget: int, label: str = "") -> str:
         remaining -= allowance[i]
     parts = []
     for i, q in enumerate(kept):
-        body = _fit_block(q.text, allowance[i], q.marks)
+        body = _fit_block(q.text, allowance[i], marks[i])
         parts.append(f"{prefix}{body}\n{lines[i]}" if body else f"{prefix}{lines[i]}")
     return "\n\n".join(parts)
 

@@ -309,3 +309,14 @@ def test_sources_page_with_long_links_lists_every_document():
         [mark] = line.marks
         assert mark.text == f"Document {i}" and line.text == f"• Document {i} · 2025-11-04"
         assert (mark.kind, mark.href is None) == (("strong", True) if i % 2 else ("link", False))
+
+
+def test_the_answer_span_is_bold_in_the_card_and_nothing_else_is_markup():
+    text = "They moved *$81 million* to [x](https://evil.example) accounts."
+    a = text.index("$81 million")
+    card = render.answer_card(answer([quote(text, marks=[(a, a + len("$81 million"))])]))
+    lines = [ln for ln in parse(card.embeds[0].description).lines if ln.quoted]
+    assert [(m.kind, m.text) for ln in lines for m in ln.marks] == [("strong", "$81 million")]
+    assert faithful(lines[0].text, text)  # the quote still reads exactly as the source
+    closest = render.answer_card(answer([quote(text, marks=[(a, a + 11)], closest=True)], abstained=True))
+    assert "**" not in closest.embeds[0].description.replace("**The documents do not answer this question.**", "")
