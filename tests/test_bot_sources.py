@@ -19,7 +19,7 @@ from index.sourcespec import SourceSpec
 
 from botkit import CORPUS, settings_for
 
-pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.simcord(settle_timeout=120), pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 DOC = "2025-11-04_treasury_sb0302_dprk-bankers-cybercrime-it-worker-funds.md"
 NEW_TEXT = "The Wombat Ridge Credit Union was added to the watch list on 3 March 2026 after it moved funds."
@@ -62,6 +62,8 @@ def bot_settings(bot_root, site):
     return settings_for(bot_root, sources=(), encoder="hash", source=tables(site.url("/sitemap.xml")))
 
 
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.simcord(settle_timeout=120)
 async def test_an_edit_in_a_watched_folder_is_quoted_by_the_next_ask(world, bot_root, bot_engine):
     scheduler = world.bot.get_cog("Refresh").scheduler
     assert scheduler is not None and scheduler.watched  # started by the cog, in threads of its own
