@@ -226,7 +226,8 @@ def fit_reader(examples: list[Example], inner: int = INNER_FOLDS) -> tuple[dict,
         m = logistic(rows[keep], target[keep], C_DECIDE, QUESTION_FEATURES, w)
         conf[fold] = m.probability(rows[fold])
     threshold = fit_threshold(examples, conf, hit)
-    model = {"pick": pick.to_json(), "decide": decide.to_json(), "threshold": threshold}
+    # rounded like the weights, so that a rerun writes the same bytes (BLAS sums differ in the last digits)
+    model = {"pick": pick.to_json(), "decide": decide.to_json(), "threshold": round(threshold, 6)}
     return model, conf, hit
 
 

@@ -41,7 +41,7 @@ from .store import Build
 from .wordpieces import WordPieces, maxsim, piece_idf, shared_pieces
 
 READER_FILE = Path(__file__).with_name("reader.json")
-READER_SHA256 = "a4d3afa429039428db567c1cba811d8a0f8469340c476a2bf114abcf57a72fb4"
+READER_SHA256 = "3f7740be3e0086301a0c7de9dcb89dedddc919e8d4e30e59f8845714ed1f905d"
 
 NEGATION = re.compile(r"\b(?:not|never|no|none|nor|non|without|cannot)\b|n't", re.I)
 SUPERLATIVE = re.compile(
