@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,6 +59,7 @@ class Evidence:
     focus: float = 0.0  # the largest share of what is asked (beyond names) that one of the best sentences holds
     kind_found: bool = True  # the question asks for no kind of answer, or one of the best sentences gives it
     judged: bool = False  # the trained reader has ordered the sentences; their scores are its probabilities
+    weights: TermWeights | None = None  # the question's terms weighted for this build (None when nothing was found)
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def read(
         coverage=cov,
         focus=focus,
         kind_found=kind_found,
+        weights=tw,
     )
 
 
@@ -160,17 +163,22 @@ def term_weights(build: Build, question: Question, p: AnswerParams) -> TermWeigh
     return TermWeights(idf, {t for t in question.names if t in idf}, acr)
 
 
+def share(weights: Mapping[str, float], terms: AbstractSet[str], empty: float = 1.0) -> float:
+    """The weighted share of `weights`' terms (idf by term) that `terms` holds; `empty` when it weighs nothing."""
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in terms) / total if total else empty
+
+
 def sentence_focus(build: Build, tw: TermWeights, scored: list[ScoredSentence]) -> float:
     """The largest share (idf-weighted) of the question's non-name terms that one sentence, with its
     heading, contains; 1.0 when the question has no such terms."""
-    idf, rest = tw.idf, tw.rest
-    total = sum(idf[t] for t in rest)
-    if not total:
+    rest = {t: tw.idf[t] for t in tw.rest}
+    if not sum(rest.values()):
         return 1.0
     best = 0.0
     for s in scored:
         terms = expand_acronyms(passage_terms(s.text(build) + " " + s.heading), tw.acronyms)
-        best = max(best, sum(idf[t] for t in rest if t in terms) / total)
+        best = max(best, share(rest, terms))
     return best
 
 
@@ -185,9 +193,8 @@ def support_strength(
     right bank that never mentions the code asked for, or one giving some other person's prison
     sentence, supports no answer.
     """
-    idf, names, rest = tw.idf, tw.names, tw.rest
-    tn = sum(idf[t] for t in names)
-    tr = sum(idf[t] for t in rest)
+    names = {t: tw.idf[t] for t in tw.names}
+    rest = {t: tw.idf[t] for t in tw.rest}
     best, best_cov = 0.0, 0.0
     for s in scored:
         text = build.doc_text(s.doc_id)
@@ -196,8 +203,7 @@ def support_strength(
         window = " ".join(text[a:b] for a, b in nb) + " " + s.heading
         wt = expand_acronyms(passage_terms(window), tw.acronyms)
         wt_names = wt | passage_terms((meta["title"] or "") + " " + date_words(meta["date"]))
-        cn = sum(idf[t] for t in names if t in wt_names) / tn if tn else 1.0
-        cr = sum(idf[t] for t in rest if t in wt) / tr if tr else 1.0
+        cn, cr = share(names, wt_names), share(rest, wt)
         sup = s.cos + min(cn, cr)
         if sup > best:
             best, best_cov = sup, min(cn, cr)

@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import ModelError
 from .params import AnswerParams
-from .read import Evidence, ScoredSentence, expand_acronyms, passage_terms, term_weights
+from .read import Evidence, ScoredSentence, expand_acronyms, passage_terms, share
 from .store import Build
 from .wordpieces import WordPieces, maxsim, piece_idf, shared_pieces
 
@@ -170,23 +170,16 @@ def reader_from_json(d: dict) -> Reader:
     )
 
 
-@lru_cache(maxsize=256)
-def document_terms(build_id: str, doc_id: int, text: str) -> frozenset[str]:
-    """Every term of a document (memoized per build: a question's best sentences come from a few documents)."""
-    return passage_terms(text)
-
-
 class Features:
     """The features of one question's candidates, computed once and shared by both models."""
 
     def __init__(self, build: Build, ev: Evidence, qvec: np.ndarray, pieces: WordPieces, n: int, p: AnswerParams):
         self.build, self.ev, self.q = build, ev, ev.question
         self.cands: list[ScoredSentence] = list(ev.sentences[:n])
-        self.tw = term_weights(build, self.q, p)
-        idf, names = self.tw.idf, self.tw.names
-        self.total = sum(idf.values()) or 1.0
-        self.rest = {t: w for t, w in idf.items() if t not in names}
-        self.names_idf = {t: idf[t] for t in names}
+        assert ev.weights is not None  # read() weighs the terms whenever it found sentences
+        self.tw = ev.weights
+        self.rest = {t: w for t, w in self.tw.idf.items() if t not in self.tw.names}
+        self.names_idf = {t: self.tw.idf[t] for t in self.tw.names}
         qv = qvec.astype(np.float32)
         rows = [build.sentence_window(s.doc_id, s.ord) for s in self.cands]
         self.texts = [s.text(build) for s in self.cands]
@@ -239,7 +232,6 @@ class Features:
         """One row of CANDIDATE_FEATURES per candidate."""
         b, tw = self.build, self.tw
         idf, rest, nidf = tw.idf, self.rest, self.names_idf
-        rtot, ntot = sum(rest.values()), sum(nidf.values())
         score = np.array([s.score for s in self.cands])
         top_doc = self.cands[0].doc_id
         rows = []
@@ -248,7 +240,6 @@ class Features:
             wt = expand_acronyms(passage_terms(self.windows[i] + " " + s.heading), tw.acronyms)
             title = b.documents[s.doc_id]["title"] or ""
             wtt = wt | passage_terms(title)
-            cover = lambda ws, terms, tot: (sum(w for t, w in ws.items() if t in terms) / tot) if tot else 1.0
             rows.append(
                 [
                     self.cos[i],
@@ -258,11 +249,11 @@ class Features:
                     self.prev_cos[i],
                     self.next_cos[i],
                     s.lex,
-                    cover(idf, wt, self.total),
-                    cover(rest, st, rtot),
-                    cover(rest, wt, rtot),
-                    cover(nidf, st, ntot),
-                    cover(nidf, wtt, ntot),
+                    share(idf, wt, empty=0.0),
+                    share(rest, st),
+                    share(rest, wt),
+                    share(nidf, st),
+                    share(nidf, wtt),
                     score[i],
                     0.0,
                     s.prior,
@@ -274,8 +265,8 @@ class Features:
                     self.li_min[i],
                     math.log1p(i),
                     float(s.doc_id == top_doc),
-                    cover(idf, passage_terms(self.prev_texts[i]), self.total),
-                    cover(idf, passage_terms(self.next_texts[i]), self.total),
+                    share(idf, passage_terms(self.prev_texts[i]), empty=0.0),
+                    share(idf, passage_terms(self.next_texts[i]), empty=0.0),
                     novelty(st, self.q.words),
                     max(self.prev_cos[i] - self.cos[i], 0.0),
                 ]
@@ -299,7 +290,7 @@ class Features:
             passage_terms(self.windows[t] + " " + s.heading + " " + (meta["title"] or "")), self.tw.acronyms
         )
         sentence = passage_terms(self.texts[t])
-        doc = document_terms(self.build.build_id, s.doc_id, self.build.doc_text(s.doc_id))
+        doc = passage_terms(self.build.doc_text(s.doc_id))  # memoized: a few documents serve many questions
         absent = [w for w in q_terms if w not in window]
         absent_sent = [w for w in q_terms if w not in sentence]
         df = self.build.doc_freq(absent) if absent else {}

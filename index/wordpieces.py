@@ -74,7 +74,7 @@ class WordPieces:
         out = np.zeros(len(ids), dtype=bool)
         keep = False
         for j, t in enumerate(ids.tolist()):
-            c = self._content.get(t, False) if t in self._content else self._classify(t)
+            c = self._content[t] if t in self._content else self._classify(t)
             keep = keep if c is None else c
             out[j] = keep
         return out
