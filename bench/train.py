@@ -75,20 +75,18 @@ def collect(engine, items: list[dict], family: str, progress: bool = True) -> li
     """Every item through retrieve and read; the reader's features and labels of its candidates."""
     from tqdm import tqdm
 
-    from index.answer import Answerer
     from index.present import quote
     from index.reader import Features
     from index.wordpieces import shared_pieces
 
-    plain = Answerer(reader=False)
-    p = plain.p
+    p = engine.answerer.p
     n = p.reader_candidates
     pieces = shared_pieces()
     build = engine.build()
     qvecs = engine.embed_questions([it["question"] for it in items])
     out = []
     for it, qv in tqdm(list(zip(items, qvecs)), desc=f"reading {family}", unit="q", disable=not progress):
-        ev = plain.evidence(build, it["question"], qv)
+        ev = engine.answerer.evidence(build, it["question"], qv)  # retrieve and read: the reader plays no part
         if not ev.sentences:
             continue
         f = Features(build, ev, qv, pieces, n, p)
@@ -120,9 +118,7 @@ def logistic(x, y, c, names, weight=None):
 
     from index.reader import LogisticModel
 
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    mean, scale = standardised(x)
     z = (x - mean) / scale
     t = np.asarray(y, dtype=np.float64)
     wt = np.ones(len(t)) if weight is None else np.asarray(weight, dtype=np.float64)
@@ -152,9 +148,17 @@ COVERS = ("p1", "top_cos", "top_win_cos", "top_li_sent", "top_li_win", "top_name
 SIGNS = {**{n: (None, 0.0) for n in LACKS}, **{n: (0.0, None) for n in COVERS}}
 
 
-def weights_of(examples: list[Example], rows: bool) -> np.ndarray:
-    w = [BUNDLED_WEIGHT if e.family == "bundled" else 1.0 for e in examples]
-    return np.concatenate([np.full(len(e.y), v) for e, v in zip(examples, w)]) if rows else np.array(w)
+def weights_of(examples: list[Example]) -> np.ndarray:
+    """Each question's weight in a fit: a bundled one counts BUNDLED_WEIGHT SQuAD ones."""
+    return np.array([BUNDLED_WEIGHT if e.family == "bundled" else 1.0 for e in examples])
+
+
+def standardised(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and scale that `LogisticModel` standardises by (a constant feature keeps scale 1)."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
 
 
 def fit_pick(examples: list[Example]):
@@ -166,10 +170,8 @@ def fit_pick(examples: list[Example]):
     from index.reader import CANDIDATE_FEATURES, LogisticModel
 
     x = np.vstack([e.x for e in examples])
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    weight = weights_of(examples, rows=False)
+    mean, scale = standardised(x)
+    weight = weights_of(examples)
     lists = [((e.x - mean) / scale, e.y, w) for e, w in zip(examples, weight) if e.y.any()]
     total = sum(w for _, _, w in lists)
 
@@ -217,12 +219,12 @@ def fit_reader(examples: list[Example], inner: int = INNER_FOLDS) -> tuple[dict,
     oof = out_of_fold_probs(examples, inner)
     rows, hit = question_rows(examples, oof)
     target = hit if DECIDE_TARGET == "hit" else np.array([e.answerable for e in examples])
-    decide = logistic(rows, target, C_DECIDE, QUESTION_FEATURES, weights_of(examples, rows=False))
+    decide = logistic(rows, target, C_DECIDE, QUESTION_FEATURES, weights_of(examples))
     # the threshold from confidences the decide model did not fit: inner folds again
     conf = np.zeros(len(examples))
     for fold in group_folds([e.group for e in examples], inner, seed=SEED + 1):
         keep = np.setdiff1d(np.arange(len(examples)), fold)
-        w = weights_of([examples[i] for i in keep], rows=False)
+        w = weights_of([examples[i] for i in keep])
         m = logistic(rows[keep], target[keep], C_DECIDE, QUESTION_FEATURES, w)
         conf[fold] = m.probability(rows[fold])
     threshold = fit_threshold(examples, conf, hit)
