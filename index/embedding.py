@@ -38,8 +38,14 @@ def model_dir() -> Path:
     return path
 
 
+_verified: set[Path] = set()  # model folders whose weights this process has checked
+
+
 def verify_weights(path: Path) -> None:
-    """Raise ModelError unless model.safetensors has the expected sha256."""
+    """Raise ModelError unless model.safetensors has the expected sha256 (checked once per process and
+    folder: the sentence encoder and the reader's word-piece table read the same file)."""
+    if path in _verified:
+        return
     h = hashlib.sha256()
     with open(path / "model.safetensors", "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -48,6 +54,7 @@ def verify_weights(path: Path) -> None:
         raise ModelError(
             f"{path / 'model.safetensors'} has sha256 {h.hexdigest()[:16]}…, expected {MODEL_SHA256[:16]}…"
         )
+    _verified.add(path)
 
 
 class TorchBert:
