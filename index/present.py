@@ -83,9 +83,11 @@ def quote(
     meta = build.documents[s.doc_id]
     text_all = build.doc_text(s.doc_id)
     start, end = s.start, s.end
-    if len(text_all[start:end].split()) < p.min_words:
-        nxt = build.sentence_at(s.doc_id, s.ord + 1)
-        if nxt is not None and "\n\n" not in text_all[end : nxt[0]]:
+    nxt = build.sentence_at(s.doc_id, s.ord + 1)
+    if nxt is not None and "\n\n" not in text_all[end : nxt[0]]:
+        if len(text_all[start:end].split()) < p.min_words or (
+            question is not None and continues(question, text_all[start:end], text_all[nxt[0] : nxt[1]])
+        ):
             end = nxt[1]
     text = text_all[start:end]
     page = None
@@ -107,6 +109,15 @@ def quote(
         closest=closest,
         marks=answer_spans(question, text) if question is not None else [],
     )
+
+
+def continues(question: Question, sentence: str, following: str) -> bool:
+    """Whether the answer likely sits in the next sentence: this one introduces a list (ends with a
+    colon), or the question asks for a form of answer (an amount, a date, a name…) that this sentence
+    lacks and the next one has."""
+    if sentence.rstrip().endswith(":"):
+        return True
+    return not answer_spans(question, sentence) and bool(answer_spans(question, following))
 
 
 def text_fragment_link(url: str | None, sentence: str, kind: str, page: int | None) -> str | None:

@@ -30,6 +30,14 @@ HEAD_NOUN = re.compile(
 )
 NAME_TOKEN = re.compile(r"[^\W_][\w'’./-]*")  # a token of the question, for finding its names
 YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# The attribute asked for about something: "what is the passport number of X", "X's date of birth".
+ATTRIBUTE = re.compile(
+    r"\b(?:what|which)(?:'s|s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+|a\s+|an\s+|its\s+|their\s+)?"
+    r"(?P<of>(?:[a-z]+\s+){0,2}[a-z]+)\s+(?:of|for)\b"
+    r"|\b\w+(?:'s|’s)\s+(?P<own>(?:[a-z]+\s+){0,2}[a-z]+)\s*\??\s*$",
+    re.I,
+)
+GENERIC_ATTRIBUTES = frozenset({"name", "kind", "type", "part", "role", "one", "purpose", "goal", "reason"})
 
 HEAD_MIN_CHARS = 3  # a head noun's words shorter than this ("of", "IT") say nothing of the kind asked for
 HALF_MIN_WORDS = 3  # each half of a "both X and Y" question needs this many words to be searched on its own
@@ -43,11 +51,16 @@ NUM_WORD = (
 )
 MONTH_NAME = r"(?:january|february|march|april|june|july|august|september|october|november|december)"  # not "may"
 MONTH_RE = rf"(?:{MONTH_NAME}|may|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
+# A chat question may lead with its setting ("In the Bybit hack, how much …", "tradertraitor - when …"):
+# the asking words start the question or follow a comma, colon, semicolon or dash.
+ASK_START = r"(?:^|[,;:—–]|\s-)\s*"
 ANSWER_KINDS = [
     (
         "amount",
         re.compile(
-            r"^\s*(?:how\s+much|how\s+large|what\s+(?:\w+\s+)?(?:amount|sum|value|fine|reward|price|revenue))\b", re.I
+            ASK_START
+            + r"(?:how\s+much|how\s+large|what\s+(?:\w+\s+)?(?:amount|sum|value|fine|reward|price|revenue))\b",
+            re.I,
         ),
         re.compile(
             rf"[$€£¥]\s?\d|\b\d[\d,.]*\s*(?:million|billion|thousand|dollars?|usd|eur|euros?|yuan|cny|btc|eth|usdt|bitcoin)\b|\b{NUM_WORD}\s+(?:million|billion)\b",
@@ -56,19 +69,19 @@ ANSWER_KINDS = [
     ),
     (
         "count",
-        re.compile(r"^\s*(?:roughly\s+|about\s+|approximately\s+)?how\s+many\b", re.I),
+        re.compile(ASK_START + r"(?:roughly\s+|about\s+|approximately\s+)?how\s+many\b", re.I),
         re.compile(rf"\b\d|\b{NUM_WORD}\b", re.I),
     ),
     (
         "duration",
-        re.compile(r"^\s*(?:for\s+)?how\s+long\b", re.I),
+        re.compile(ASK_START + r"(?:for\s+)?how\s+long\b", re.I),
         re.compile(rf"\b(?:\d[\d,.]*|{NUM_WORD}|a|an)[\s-]+(?:years?|months?|weeks?|days?|hours?|decades?)\b", re.I),
     ),
-    ("age", re.compile(r"^\s*how\s+old\b", re.I), re.compile(r"\b\d{1,3}\b|\baged?\b|\byears?\s+old\b", re.I)),
+    ("age", re.compile(ASK_START + r"how\s+old\b", re.I), re.compile(r"\b\d{1,3}\b|\baged?\b|\byears?\s+old\b", re.I)),
     (
         "date",
         re.compile(
-            r"^\s*(?:when\b|since\s+when\b|(?:on|in)\s+(?:what|which)\s+(?:date|day|year|month)\b|(?:what|which)\s+(?:date|day|year|month)\b)",
+            ASK_START + r"(?:when\b|since\s+when\b|(?:(?:on|in)\s+)?(?:what|which)\s+(?:date|day|year|month)\b)",
             re.I,
         ),
         re.compile(
@@ -112,6 +125,7 @@ class Question:
     terms: tuple[str, ...]  # stemmed content terms, in order (stopwords dropped)
     names: frozenset[str]  # stemmed capitalised words and numbers after the first word: what it is about
     heads: frozenset[str]  # the kind of thing asked for: "which banks were…" -> {"bank"}
+    attribute: frozenset[str]  # what is asked about it: "the passport number of X" -> {"passport", "number"}
     years: frozenset[str]  # years it mentions ("the March 2026 action" -> {"2026"})
     months: frozenset[int]  # months it mentions, only when it names a year too ({3})
     kind: AnswerKind | None  # the kind of answer asked for ("how much" -> an amount), if it says
@@ -135,6 +149,7 @@ def parse_question(text: str, split: bool = True) -> Question:
         terms=tuple(content_terms(text)),
         names=frozenset(name_terms(text)),
         heads=frozenset(head_terms(text)),
+        attribute=frozenset(attribute_terms(text)),
         years=frozenset(years),
         months=frozenset(months),
         kind=answer_kind(text),
@@ -201,6 +216,15 @@ def head_terms(q: str) -> set[str]:
     if not m:
         return set()
     return {stem(w) for w in words(m.group(1)) if len(w) >= HEAD_MIN_CHARS}
+
+
+def attribute_terms(q: str) -> set[str]:
+    """What is asked about something: 'what is the street address of X' -> {'street', 'address'}; a
+    generic word ('the name of') says nothing a sentence would have to repeat."""
+    m = ATTRIBUTE.search(q)
+    if not m:
+        return set()
+    return set(content_terms(m["of"] or m["own"])) - GENERIC_ATTRIBUTES
 
 
 def question_parts(q: str) -> tuple[str, str] | None:

@@ -211,6 +211,10 @@ def test_answer_kind_detection():
     assert kind("When did they act?", "They may act in the market if they decided to.") == ("date", False)
     assert answer_kind("Which banks were sanctioned?") is None
     assert answer_kind("What is the SWIFT code of Ryujong Credit Bank?") is None
+    # a chat question that leads with its setting still asks for the same kind
+    assert kind("In the Canadian university scheme, how much was wired?", "It wired $11.8 million.") == ("amount", True)
+    assert kind("chipmixer - when was it taken down?", "It was seized on March 15, 2023.") == ("date", True)
+    assert answer_kind("The report on how much was stolen: who wrote it?") is None
 
 
 def test_an_amount_question_quotes_the_sentence_with_the_amount(engine):

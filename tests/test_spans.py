@@ -34,6 +34,17 @@ def test_a_list_question_marks_each_item():
     assert "Jon Chang Hyok" in found and "Park Jin Hyok" in found
 
 
+def test_the_quote_takes_in_the_next_sentence_when_only_it_has_the_form_asked_for():
+    from index.present import continues
+
+    q = parse_question("How much did the university send?")
+    lead = "In the first case, the hackers spoofed the university's email."
+    assert continues(q, lead, "The university wired $11.8 million CAD to the account.")
+    assert not continues(q, "The university wired $11.8 million CAD.", "It was never recovered.")
+    assert not continues(q, lead, "The money was never recovered.")
+    assert continues(parse_question("Which steps does it list?"), "Actions to take today:", "Patch all systems.")
+
+
 def test_a_question_with_no_recognisable_answer_form_marks_nothing():
     assert spans("Why did the Treasury act?", "The Treasury acted to protect the financial system.") == []
 
