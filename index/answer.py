@@ -16,6 +16,7 @@ made. The Answerer holds no per-question state.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -26,12 +27,14 @@ from .params import AnswerParams
 from .present import abstention, answer_sentences, answered, text_fragment_link
 from .question import Question, answer_kind, as_question, is_list_question, name_terms, question_parts
 from .read import Evidence, read
-from .reader import Judgement, Reader, shipped_reader
+from .reader import READER_SHA256, Judgement, Reader, shipped_reader
 from .retrieve import retrieve
 from .retrieve import search_params as answer_search_params
 from .search import SearchParams
 from .store import Build
 from .types import Answer
+
+log = logging.getLogger(__name__)
 
 # Importable from here as before the stages were split out; their homes are the stage modules.
 __all__ = [
@@ -48,6 +51,20 @@ __all__ = [
     "question_parts",
     "text_fragment_link",
 ]
+
+
+def reader_threshold(cal: dict, reader: Reader, shipped: bool) -> float:
+    """The confidence to answer at: the calibration's `answer_above`, unless it was fitted for another
+    reader than the shipped one (its `reader_sha256` differs), then the reader's own threshold."""
+    fitted_for = cal.get("reader_sha256")
+    if "answer_above" not in cal:
+        return reader.threshold
+    if shipped and fitted_for is not None and fitted_for != READER_SHA256:
+        log.warning(
+            "the calibration was fitted for another reader (%s…); using the reader's threshold", fitted_for[:12]
+        )
+        return reader.threshold
+    return float(cal["answer_above"])
 
 
 class Answerer:
@@ -71,7 +88,7 @@ class Answerer:
         self.max_quotes = max_quotes
         self.max_list_quotes = max_list_quotes
         self.reader = shipped_reader() if reader is True else (reader or None)
-        self.answer_above = float(cal.get("answer_above", self.reader.threshold)) if self.reader else 0.0
+        self.answer_above = reader_threshold(cal, self.reader, reader is True) if self.reader else 0.0
 
     def evidence(self, build: Build, question: str | Question, qvec: np.ndarray, support: bool = True) -> Evidence:
         """Retrieve and read: the scored candidate sentences and the evidence strength (used by answer and

@@ -42,6 +42,7 @@ class Settings:
     source: tuple[SourceSpec, ...] = ()  # the [[source]] tables of qabot.toml (sourcespec.py)
     index_dir: str = ".qabot"
     base_url: str = ""  # link for documents without a URL: base_url + relative path; "" = no link
+    calibration: str = ""  # this corpus's calibration file (`qabot train` or `qabot calibrate` output); "" = none
     encoder: str = "minilm"  # "minilm" (the bundled model) or "hash" (a fast fake, for tests of mechanics only)
     # answering
     max_quotes: int = 3

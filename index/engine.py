@@ -101,9 +101,17 @@ class Engine:
 
     @property
     def calibration_path(self) -> Path:
-        """This index's own calibration (written by `qabot calibrate`) if there is one, else the shipped one."""
+        """This index's own calibration (written by `qabot calibrate`) if there is one, else the corpus's
+        (the `calibration` setting, a file beside the configuration), else the shipped one."""
         own = self.settings.index_path / CALIBRATION_NAME
-        return own if own.is_file() else CALIBRATION_FILE
+        if own.is_file():
+            return own
+        if self.settings.calibration:
+            configured = (self.settings.root / self.settings.calibration).resolve()
+            if configured.is_file():
+                return configured
+            log.warning("calibration file %s not found; using the shipped calibration", configured)
+        return CALIBRATION_FILE
 
     @property
     def encoder(self):

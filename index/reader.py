@@ -37,11 +37,12 @@ import numpy as np
 from .errors import ModelError
 from .params import AnswerParams
 from .read import Evidence, ScoredSentence, expand_acronyms, passage_terms, share
+from .spans import answer_spans
 from .store import Build
 from .wordpieces import WordPieces, maxsim, piece_idf, shared_pieces
 
 READER_FILE = Path(__file__).with_name("reader.json")
-READER_SHA256 = "3f7740be3e0086301a0c7de9dcb89dedddc919e8d4e30e59f8845714ed1f905d"
+READER_SHA256 = "57b7b998c7df34cf7107a9c0690964677a2de5f2291ca8c4e7e0f00b8149b084"
 
 NEGATION = re.compile(r"\b(?:not|never|no|none|nor|non|without|cannot)\b|n't", re.I)
 SUPERLATIVE = re.compile(
@@ -55,14 +56,15 @@ CANDIDATE_FEATURES = (
     "cos", "cos_margin", "win_cos", "win_margin", "prev_cos", "next_cos", "lex_sent", "lex_win", "lex_rest_sent",
     "lex_rest_win", "name_sent", "name_win", "score", "score_margin", "prior", "kind", "li_sent", "li_win",
     "li_sent_margin", "li_win_margin", "li_sent_min", "rank", "same_doc_as_top", "prev_lex", "next_lex", "novelty",
-    "prev_lead",
+    "prev_lead", "answer_form", "form_next",
 )  # fmt: skip
 QUESTION_FEATURES = (
     "p1", "p2", "p_margin", "p_top3", "top_cos", "top_win_cos", "top_li_sent", "top_li_win", "top_li_sent_min",
     "top_name_win", "top_lex_rest_win", "top_kind", "absent_words", "absent_words_sent", "absent_idf_share",
     "absent_idf_max", "absent_idf_max_sent", "absent_in_doc", "absent_nowhere", "absent_in_doc_idf_max",
     "negation_q", "negation_s", "negation_missing", "superlative_q", "superlative_missing", "q_terms", "q_caps",
-    "names_absent", "asks_kind", "strength", "focus", "kind_found",
+    "names_absent", "asks_kind", "strength", "focus", "kind_found", "top_form", "year_missing",
+    "attribute_missing",
 )  # fmt: skip
 
 
@@ -203,6 +205,12 @@ class Features:
         self.prev_texts = [text_of(r) for r in self.prev]
         self.next_texts = [text_of(r) for r in self.next]
         self.windows = [" ".join(w) for w in zip(self.prev_texts, self.texts, self.next_texts)]
+        # the form of answer asked for (an amount, a date, a name…): in the sentence, or only in the next
+        # one, which the quote then takes in (index/present.py, `continues`)
+        self.form = [float(bool(answer_spans(self.q, t))) for t in self.texts]
+        self.form_next = [
+            float(not f and bool(n) and bool(answer_spans(self.q, n))) for f, n in zip(self.form, self.next_texts)
+        ]
         self._late_interaction(pieces)
 
     def _late_interaction(self, pieces: WordPieces) -> None:
@@ -269,6 +277,8 @@ class Features:
                     share(idf, passage_terms(self.next_texts[i]), empty=0.0),
                     novelty(st, self.q.words),
                     max(self.prev_cos[i] - self.cos[i], 0.0),
+                    self.form[i],
+                    self.form_next[i],
                 ]
             )
         x = np.array(rows, dtype=np.float64)
@@ -329,6 +339,9 @@ class Features:
             self.ev.strength,
             self.ev.focus,
             float(self.ev.kind_found),
+            max(self.form[t], self.form_next[t]),
+            float(any(y not in self.windows[t] and y not in (meta["date"] or "") for y in self.q.years)),
+            share_absent(self.q.attribute, window),
         ]
         return np.array(row, dtype=np.float64)
 
@@ -340,6 +353,11 @@ def decision_row(probs: np.ndarray, top: Callable[[int], np.ndarray]) -> np.ndar
     p1 = float(probs[t])
     p2 = float(probs[order[1]]) if len(order) > 1 else 0.0
     return np.concatenate([[p1, p2, p1 - p2, float(probs[order[:3]].sum())], top(t)])
+
+
+def share_absent(terms, present) -> float:
+    """The share of `terms` that `present` lacks (0 when there are none)."""
+    return sum(1 for t in terms if t not in present) / len(terms) if terms else 0.0
 
 
 def novelty(terms, question_words) -> float:

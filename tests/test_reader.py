@@ -111,3 +111,36 @@ def test_the_rules_still_answer_without_a_reader(engine):
     q = "Which banks were sanctioned for helping North Korea's weapons programs in May 2022?"
     answer = plain.answer(build, q, engine.embed_question(q))
     assert answer.confidence is None and answer.quotes
+
+
+def test_the_team_threshold_keeps_false_abstention_within_its_bound():
+    examples = synthetic(60, "squad", 3) + synthetic(40, "bundled", 4)
+    conf = np.random.default_rng(5).uniform(size=len(examples))
+    t = train.fit_team_threshold(examples, conf)
+    team = [(c, e.answerable) for c, e in zip(conf, examples) if e.family == "bundled"]
+    false_abstention = np.mean([c < t for c, a in team if a])
+    assert false_abstention <= train.MAX_FALSE_ABSTAIN
+    # one step higher would abstain wrongly on more than the bound allows, or abstain on no more
+    higher = min(c for c, _ in team if c > t)
+    assert np.mean([c < higher for c, a in team if a]) > train.MAX_FALSE_ABSTAIN or np.mean(
+        [c < higher for c, a in team if not a]
+    ) <= np.mean([c < t for c, a in team if not a])
+    assert train.fit_team_threshold(synthetic(10, "squad", 6), conf[:10]) is None
+
+
+def test_a_corpus_calibration_sets_the_threshold_unless_fitted_for_another_reader(tmp_path, caplog):
+    from index.answer import Answerer
+    from index.config import Settings
+    from index.engine import Engine
+
+    cal = tmp_path / "calibration.json"
+    cal.write_text(json.dumps({"answer_above": 0.3, "reader_sha256": READER_SHA256}))
+    engine = Engine(Settings(root=tmp_path, sources=(), calibration="calibration.json", encoder="hash"))
+    assert engine.calibration_path == cal.resolve()
+    assert engine.answerer.answer_above == pytest.approx(0.3)
+    cal.write_text(json.dumps({"answer_above": 0.3, "reader_sha256": "0" * 64}))
+    stale = Answerer(calibration=json.loads(cal.read_text()))
+    assert stale.answer_above == pytest.approx(load_reader(READER_FILE).threshold)
+    assert "another reader" in caplog.text
+    missing = Engine(Settings(root=tmp_path, sources=(), calibration="nowhere.json", encoder="hash"))
+    assert missing.calibration_path.name == "calibration.json" and missing.calibration_path.parent.name == "index"
