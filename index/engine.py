@@ -331,6 +331,8 @@ class Engine:
                     self.embed_questions([searched, *parsed.parts])
                 qvec = self.embed_question(searched)
                 answer = self.answerer.answer(build, parsed, qvec, embed=self.embed_questions, scope=scope)
+                if guild_id is not None:
+                    answer = self._prefer_saved(build, answer, parsed, qvec, saved_set(guild_id))
                 if build.manifest.get("line_links"):
                     for quote in (*answer.quotes, *answer.more):
                         _link_lines(build, quote)
@@ -353,6 +355,31 @@ class Engine:
         return await asyncio.to_thread(self.ask, question, sets=sets, guild_id=guild_id, previous=previous)
 
     # ---- saved answers -------------------------------------------------------------------
+    def _prefer_saved(self, build: Build, answer: Answer, parsed, qvec: np.ndarray, name: str) -> Answer:
+        """The answer with the server's saved answer first when the question repeats its question
+        (saved.same_question); unchanged otherwise."""
+        from .present import saved_quote
+        from .saved import same_question
+        from .text import term_set
+
+        asked = build.saved_questions(name)
+        if not asked:
+            return answer
+        cos = self.embed_questions([q for _, q in asked]) @ np.asarray(qvec, dtype=np.float32)
+        best = None
+        for (doc_id, q), c in sorted(zip(asked, cos), key=lambda x: -float(x[1])):
+            terms = term_set(q + " " + build.doc_text(doc_id))
+            if same_question(float(c), parsed.names, terms):
+                best = (doc_id, float(c))
+                break
+        if best is None:
+            return answer
+        first = saved_quote(build, best[0], best[1], parsed)
+        rest = [] if answer.abstained else [q for q in answer.quotes if q.doc != first.doc]
+        answer.quotes = [first, *rest][: self.settings.max_quotes]
+        answer.abstained = False
+        return answer
+
     def save_answer(self, saved: SavedAnswer) -> BuildSummary:
         """Store a message as a saved answer of its server (index/saved.py) and index it at once,
         incrementally (only its text is embedded). SavedAnswerError when it has nothing to quote."""
