@@ -279,6 +279,14 @@ def cmd_bench(args) -> int:
         from bench.sources import main as sources_main
 
         return sources_main(args)
+    if args.what == "followups":
+        from bench.followups import main as followups_main
+
+        return followups_main(args)
+    if args.what == "sets":
+        from bench.speed import sets_main
+
+        return sets_main(args)
     from bench.speed import main as speed_main
 
     return speed_main(args)
@@ -370,10 +378,17 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "bench",
         help="benchmarks: `bench beir DIR` (retrieval quality), `bench squad DIR` "
-        "(answering and abstaining, SQuAD 2.0 open), `bench speed` or `bench sources` (sync and watch)",
+        "(answering and abstaining, SQuAD 2.0 open), `bench speed`, `bench sources` (sync and watch), "
+        "`bench sets` (filtered vs unfiltered search at 100k chunks) or `bench followups [FILE]` "
+        "(two-turn exchanges alone and in context)",
     )
-    b.add_argument("what", choices=["beir", "squad", "speed", "sources"])
-    b.add_argument("dir", nargs="?", help="the dataset folder (for `bench beir` and `bench squad`)")
+    b.add_argument("what", choices=["beir", "squad", "speed", "sources", "sets", "followups"])
+    b.add_argument(
+        "dir",
+        nargs="?",
+        help="the dataset folder (for `bench beir` and `bench squad`); for `bench followups` the exchanges "
+        "(default tests/data/followups.jsonl)",
+    )
     b.add_argument(
         "--folds",
         type=int,
