@@ -301,7 +301,7 @@ def cmd_bench(args) -> int:
     if args.what == "followups":
         from bench.followups import main as followups_main
 
-        return followups_main(args)
+        return followups_main(args, _engine(args))
     if args.what == "sets":
         from bench.speed import sets_main
 
