@@ -35,7 +35,7 @@ ABOUT = re.compile(
 LEAD = re.compile(r"^\s*(?:(?:and|also|so|but|then|ok(?:ay)?)\b[\s,]*)+", re.I)
 # pronouns that point back at the earlier subject; `possessive` ones become "<subject>'s"
 POINTERS = {"it": False, "they": False, "them": False, "he": False, "him": False, "she": False}
-POINTERS |= {"its": True, "their": True, "his": True, "her": True}
+POINTERS |= {"its": True, "their": True, "his": True, "her": False}  # "her" read as "him" ("who hired her?")
 PLURAL = frozenset({"they", "them", "their"})  # these stand for every name of the earlier question
 PERSONAL = frozenset({"he", "him", "his", "she", "her"})  # after a name of its own question, they mean that name
 DATE_NAME = re.compile(
