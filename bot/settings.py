@@ -1,5 +1,6 @@
 """The Discord edge's settings: the engine's `Settings` plus what only the bot needs (the token, the
-development guild, the Q&A channels, who may reindex, how answers are posted, the rate limit).
+development guild, the Q&A channels, who may reindex, how answers are posted, the rate limit, where
+metrics are served).
 
 They live here, not in `index/`, so the engine never knows about Discord; `load_bot_settings` reads
 them with the engine's own loader, from the same `qabot.toml` and `QABOT_*` variables.
@@ -28,6 +29,8 @@ class BotSettings(Settings):
     answer_in_thread: bool = False
     rate_limit_count: int = 5
     rate_limit_seconds: float = 30.0
+    metrics_port: int | None = None  # `qabot serve --metrics-port`: /metrics and /healthz (bot/metrics.py)
+    metrics_host: str = "127.0.0.1"
 
     @property
     def engine_settings(self) -> Settings:
