@@ -430,7 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="serve Prometheus metrics on /metrics and a health check on /healthz at this port (docs/METRICS.md)",
     )
-    sv.add_argument("--metrics-host", metavar="HOST", help="address to serve them on (default 127.0.0.1: loopback)")
+    sv.add_argument(
+        "--metrics-host", metavar="HOST", help="address to serve them on (default: the metrics_host setting, 127.0.0.1)"
+    )
     sv.set_defaults(func=cmd_serve)
     pv = sub.add_parser("preview", help="try the bot without a token in a local browser page")
     pv.add_argument("--port", type=int, default=8765)
