@@ -22,6 +22,7 @@ from cli.main import build_parser
 from index.config import Settings
 from index.engine import Engine
 from index.errors import CorruptIndexError, IndexUnavailableError
+from index.saved import SavedAnswer
 from index.sourcespec import SourceSpec
 
 from botkit import BANKS, REINDEX_ROLE, TOKEN, built_corpus, deferred_with_thinking, document_count, settings_for
@@ -281,7 +282,7 @@ async def test_refreshes_syncs_and_builds_are_counted_once_at_the_next_scrape(tm
     (repo / "guide.md").write_text("# Deploying\n\nThe deploy tool pushes every build to staging first.\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "first")
-    spec = SourceSpec.parse_all([{"git": str(repo), "name": "handbook"}])
+    spec = SourceSpec.parse_all([{"git": str(repo), "name": "handbook", "sets": ["engineering"]}])
     settings = Settings(root=tmp_path, index_dir=".qabot", sources=(), source=spec, encoder="hash")
     engine = Engine(settings)
     bot = create_bot(settings, engine, prepare_index=False)
@@ -296,7 +297,8 @@ async def test_refreshes_syncs_and_builds_are_counted_once_at_the_next_scrape(tm
     assert read("qabot_source_sync_seconds_sum", {"source": "handbook"}) > 0
     assert read("qabot_builds_total", {"trigger": "refresh", "result": "ok"}) == 1
     assert read("qabot_build_seconds_count", {"trigger": "refresh"}) == 1
-    assert read("qabot_index_documents", {"set": "all"}) == 1
+    assert read("qabot_index_documents", {"set": "all"}) == read("qabot_index_documents", {"set": "engineering"}) == 1
+    assert read("qabot_index_chunks", {"set": "engineering"}) >= 1
     assert math.isnan(read("qabot_gateway_latency_seconds"))  # never connected: no heartbeat to measure
 
     shutil.rmtree(repo)
@@ -307,3 +309,11 @@ async def test_refreshes_syncs_and_builds_are_counted_once_at_the_next_scrape(tm
     assert read("qabot_source_syncs_total", {"source": "handbook", "result": "failed"}) == 1
     assert read("qabot_source_syncs_total", {"source": "handbook", "result": "ok"}) == 1
     assert read("qabot_builds_total", {"trigger": "refresh", "result": "ok"}) == 2
+
+    # A saved answer: a set of its server's own, counted like any other.
+    reply = "Ask the release captain; they approve every deploy to production."
+    saved = SavedAnswer(42, 7, 99, "alice", "2026-12-01T12:00:00+00:00", reply, "https://discord.com/channels/42/7/99")
+    await asyncio.to_thread(engine.save_answer, saved)
+    await asyncio.to_thread(bot.metrics.scrape)
+    assert read("qabot_index_documents", {"set": "saved:42"}) == 1
+    assert read("qabot_index_documents", {"set": "all"}) == 1  # saved answers are not in `all`
