@@ -140,13 +140,19 @@ async def test_index_gauges_gateway_latency_and_reindex_duration(world, bot_root
     assert 0 <= value(before, "qabot_index_age_seconds") < 7 * 86400
     assert before[("qabot_gateway_latency_seconds", frozenset())] == world.bot.latency  # SimCord's heartbeat: 0
 
+    # A new document and /reindex: the build's duration, and the counts of the new build.
+    (bot_root / "docs_corpus" / "quokka-note.md").write_text(
+        "# Quokkas\n\nThe office plants are watered by the quokka team every Monday morning.\n"
+    )
     result = await world.admin.slash(world.channel, "reindex")
-    assert "Reindexed" in result.response.content, result.response.content
+    assert "1 added" in result.response.content, result.response.content
     after = await scrape(world.bot)
     assert moved(before, after, "qabot_builds_total", trigger="reindex", result="ok") == 1
     assert moved(before, after, "qabot_build_seconds_count", trigger="reindex") == 1
     assert moved(before, after, "qabot_build_seconds_sum", trigger="reindex") > 0
-    assert value(after, "qabot_index_documents", set="all") == docs
+    assert value(after, "qabot_index_documents", set="all") == docs + 1 == document_count(bot_root)
+    assert moved(before, after, "qabot_index_chunks", set="all") >= 1
+    assert value(after, "qabot_index_age_seconds") < value(before, "qabot_index_age_seconds")
 
 
 # ---------------------------------------------------------------------------- /healthz
