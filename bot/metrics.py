@@ -180,7 +180,7 @@ class Metrics:
 
     def _read_index(self) -> dict:
         """The engine's info() (or why it failed), with the index's age. A build never changes, so its
-        info (the per-set counts walk every document: ~50 ms at 100,000) is read once per build."""
+        info (its per-set counts walk every document) is read once per build."""
         engine = self.bot.engine
         try:
             build_id = engine.build().build_id if hasattr(engine, "build") else None
