@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot import create_bot
 from bot.metrics import ANSWER_BUCKETS, MetricsError, error_kind
+from bot.settings import load_bot_settings
 from cli.main import build_parser
 from index.config import Settings
 from index.engine import Engine
@@ -255,6 +256,14 @@ async def test_off_by_default_and_two_bots_never_share_numbers(bot_root, bot_eng
     one.metrics.failed(IndexUnavailableError("x"), ask=True)
     assert one.metrics.registry.get_sample_value("qabot_errors_total", {"kind": "index_unavailable"}) == 1
     assert two.metrics.registry.get_sample_value("qabot_errors_total", {"kind": "index_unavailable"}) is None
+
+
+async def test_metrics_port_and_host_from_qabot_toml_and_the_environment(tmp_path):
+    (tmp_path / "qabot.toml").write_text('metrics_port = 9464\nmetrics_host = "10.0.0.5"\n')
+    settings = load_bot_settings(tmp_path / "qabot.toml", env={})
+    assert (settings.metrics_port, settings.metrics_host) == (9464, "10.0.0.5")
+    settings = load_bot_settings(tmp_path / "qabot.toml", env={"QABOT_METRICS_PORT": ""})
+    assert settings.metrics_port is None  # an empty variable turns it off again
 
 
 async def test_serve_takes_a_metrics_port_and_host():
