@@ -126,7 +126,7 @@ class Metrics:
         self.snapshot: dict = {}  # the engine's info() at the last scrape, or {"error": why}
         self._info: dict = {}  # info() of the last build read
         self._lock = threading.Lock()  # scrapes may overlap: one reads the engine at a time
-        self._seen_refreshes: set[int] = set()
+        self._seen_refreshes: list = []  # the objects, not their ids: a freed one's id is reused
         self._seen_builds: list = []
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # where it listens, once started (port 0 picks a free one)
@@ -165,9 +165,9 @@ class Metrics:
         """The engine's refreshes (the scheduler's syncs and builds) not counted yet, once each is done."""
         refreshes = tuple(getattr(self.bot.engine, "refreshes", ()))
         for refresh in refreshes:
-            if id(refresh) in self._seen_refreshes or (refresh.build is None and not refresh.error):
+            if any(refresh is seen for seen in self._seen_refreshes) or (refresh.build is None and not refresh.error):
                 continue  # counted already, or its build is still running
-            self._seen_refreshes.add(id(refresh))
+            self._seen_refreshes.append(refresh)
             for sync in refresh.syncs:
                 self.syncs.labels(sync.name, "ok" if sync.ok else "failed").inc()
                 self.sync_seconds.labels(sync.name).observe(sync.seconds)
@@ -176,7 +176,7 @@ class Metrics:
                 self.build_seconds.labels("refresh").observe(refresh.build.seconds)
             elif refresh.error:
                 self.build_failed("refresh")
-        self._seen_refreshes &= {id(r) for r in refreshes}  # the deque forgets old ones; so do we
+        self._seen_refreshes = [r for r in self._seen_refreshes if any(r is x for x in refreshes)]  # as the deque
 
     def _read_index(self) -> dict:
         """The engine's info() (or why it failed), with the index's age. A build never changes, so its
