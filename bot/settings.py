@@ -1,6 +1,5 @@
 """The Discord edge's settings: the engine's `Settings` plus what only the bot needs (the token, the
-development guild, the Q&A channels, who may reindex, how answers are posted, the rate limit, where
-metrics are served).
+development guild, the Q&A channels, who may reindex, how answers are posted, the rate limit).
 
 They live here, not in `index/`, so the engine never knows about Discord; `load_bot_settings` reads
 them with the engine's own loader, from the same `qabot.toml` and `QABOT_*` variables.
