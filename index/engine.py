@@ -63,8 +63,10 @@ class Refresh:
         return "; ".join(parts)
 
 
-def check_question(question: str, max_chars: int = 1000) -> str:
-    """The question cleaned of control characters, or QuestionError saying what to ask instead."""
+def check_question(question: str, max_chars: int = 1000, need_terms: bool = True) -> str:
+    """The question cleaned of control characters, or QuestionError saying what to ask instead.
+    `need_terms=False` lets through a question without a word to search for ("what's its name?"): a
+    follow-up, which its earlier question may complete."""
     if not isinstance(question, str):
         raise QuestionError("Ask a question as text.")
     cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question)
@@ -73,7 +75,7 @@ def check_question(question: str, max_chars: int = 1000) -> str:
         raise QuestionError("The question is empty. Ask something like: which banks were sanctioned?")
     if len(cleaned) > max_chars:
         raise QuestionError(f"The question is {len(cleaned)} characters long; please keep it under {max_chars}.")
-    if not content_terms(cleaned):
+    if need_terms and not content_terms(cleaned):
         raise QuestionError(
             "That question has no words to search for. Try naming what you want to know, "
             "for example: which banks were sanctioned?"
@@ -317,14 +319,16 @@ class Engine:
         answers are searched too (and no other server's, ever). `previous`: the earlier question this
         one may follow up (index/followup.py decides; Answer.follow_up says whether it did)."""
         t0 = time.perf_counter()
-        q = check_question(question, self.settings.max_question_chars)
+        q = check_question(question, self.settings.max_question_chars, need_terms=not previous)
         fu = understand(previous, q) if previous else None
         searched = fu.question if fu is not None and fu.previous else q
+        if previous:
+            check_question(searched, len(searched) + 1)  # still nothing to search for: say so
         names = wanted(sets, guild_id)
         with self._using() as build:  # captured once: a switch during this ask does not affect it
             scope, note = build.scope(names)
             if scope is not None and scope.empty:
-                answer = Answer(question=q, abstained=True, quotes=[])
+                answer = Answer(q, True, [], build_id=build.build_id, built_at=build.built_at)
             else:
                 parsed = parse_question(searched)  # once, for every stage
                 if parsed.parts:  # a two-part question: the whole and its halves in one encoder call
