@@ -65,8 +65,7 @@ def error_kind(error: BaseException | str) -> str:
 
 
 def _age_s(info: dict) -> float | None:
-    if info.get("index_age_s") is not None:
-        return float(info["index_age_s"])
+    """Seconds since `built_at` (now, not when info() was read: info is kept for as long as its build)."""
     try:
         when = datetime.fromisoformat(str(info.get("built_at", "")).replace("Z", "+00:00"))
     except ValueError:
@@ -206,7 +205,8 @@ class Metrics:
             return encoder(self.registry), content_type
 
     def health(self) -> tuple[int, dict]:
-        """200 and a short summary when the index is available and answering, else 503 and why (blocking)."""
+        """200 and a short summary when the engine can read the index it answers from, else 503 and why
+        (blocking: run it in a thread)."""
         info = self._read_index()
         if "error" in info:
             return 503, {"status": "unavailable", "reason": info["error"]}
