@@ -20,6 +20,7 @@ from index.types import Answer, Quote
 
 from .checks import Refusal
 from .limits import RateLimiter
+from .metrics import Metrics
 from .render import NO_MENTIONS
 from .replies import ERROR_MESSAGE, explain, send_private
 from .settings import BotSettings
@@ -45,6 +46,7 @@ class QATree(app_commands.CommandTree):
         else:
             message = ERROR_MESSAGE
             log.error("unhandled error in /%s", name, exc_info=error)
+            interaction.client.metrics.failed("unhandled")
         await send_private(interaction, message)
 
 
@@ -69,6 +71,7 @@ class QABot(commands.Bot):
         self.reindex_lock = asyncio.Lock()
         self.ask_slots = asyncio.Semaphore(ASK_CONCURRENCY)
         self._warmed = False
+        self.metrics = Metrics(self)  # its server starts in setup_hook when settings.metrics_port is set
         # Dynamic items match custom ids like `qa:fb:up:42`, so buttons keep working after a restart.
         self.add_dynamic_items(*DYNAMIC_ITEMS)
 
@@ -77,6 +80,7 @@ class QABot(commands.Bot):
         for ext in EXTENSIONS:
             if ext not in self.extensions:
                 await self.load_extension(ext)
+        await self.metrics.start()
         if self.prepare_index:
             await self.warm_up()
         if self.settings.dev_guild_id:
@@ -93,7 +97,8 @@ class QABot(commands.Bot):
         if self._warmed:
             return
         try:
-            await asyncio.to_thread(self.engine.ensure_index)
+            if summary := await asyncio.to_thread(self.engine.ensure_index):
+                self.metrics.built(summary, "start")
             await asyncio.to_thread(self._load_model)
             self._warmed = True
             # Everything loaded so far (model, libraries, the index) lives as long as the bot: keep it out
@@ -108,6 +113,10 @@ class QABot(commands.Bot):
             self.engine.ask("warm up the model")
         except QuestionError:
             pass
+
+    async def close(self) -> None:
+        await self.metrics.stop()
+        await super().close()
 
     async def on_message(self, message: discord.Message) -> None:
         # No prefix commands: the ask cog's listener handles mentions and the Q&A channels.
@@ -129,6 +138,7 @@ class QABot(commands.Bot):
         wait = self.rate_limiter.hit(user_id)
         if not wait:
             return None
+        self.metrics.rate_limited()
         return (
             f"You're asking questions quickly; the limit is {self.settings.rate_limit_count} "
             f"every {self.settings.rate_limit_seconds:g} s. Try again in {wait:.0f} s."
@@ -143,8 +153,10 @@ class QABot(commands.Bot):
         except QabotError as exc:
             latency = (time.perf_counter() - started) * 1000
             await self._log(question, None, latency, channel, error=f"{type(exc).__name__}: {exc}")
+            self.metrics.failed(exc, ask=True)
             raise
         latency = (time.perf_counter() - started) * 1000
+        self.metrics.asked(answer, latency / 1000)
         answer_id = await self._log(question, answer, latency, channel)
         if answer_id is not None:
             self.answers[answer_id] = answer

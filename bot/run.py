@@ -77,7 +77,8 @@ async def _sync_global(settings: BotSettings, token: str) -> list[str]:
     class _NoEngine:
         """Syncing needs the command definitions only, not the index."""
 
-    bot = QABot(settings.with_(dev_guild_id=None), _NoEngine(), prepare_index=False)
+    # No metrics server either: a `qabot serve` may hold its port.
+    bot = QABot(settings.with_(dev_guild_id=None, metrics_port=None), _NoEngine(), prepare_index=False)
     async with bot:
         await bot.login(token)
         synced = await bot.tree.sync()

@@ -28,6 +28,8 @@ class BotSettings(Settings):
     answer_in_thread: bool = False
     rate_limit_count: int = 5
     rate_limit_seconds: float = 30.0
+    metrics_port: int | None = None  # `qabot serve --metrics-port`: /metrics and /healthz (bot/metrics.py)
+    metrics_host: str = "127.0.0.1"
 
     @property
     def engine_settings(self) -> Settings:

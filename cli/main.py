@@ -314,7 +314,8 @@ def cmd_bench(args) -> int:
 def cmd_serve(args) -> int:
     from bot import run_bot
 
-    return run_bot(_bot_settings(args)) or 0
+    given = {"metrics_port": args.metrics_port, "metrics_host": args.metrics_host}
+    return run_bot(_bot_settings(args).with_(**{k: v for k, v in given.items() if v is not None})) or 0
 
 
 def cmd_preview(args) -> int:
@@ -473,6 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_stats)
 
     sv = sub.add_parser("serve", help="run the Discord bot (needs DISCORD_TOKEN)")
+    sv.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics on /metrics and a health check on /healthz at this port (docs/METRICS.md)",
+    )
+    sv.add_argument(
+        "--metrics-host", metavar="HOST", help="address to serve them on (default: the metrics_host setting, 127.0.0.1)"
+    )
     sv.set_defaults(func=cmd_serve)
     pv = sub.add_parser("preview", help="try the bot without a token in a local browser page")
     pv.add_argument("--port", type=int, default=8765)

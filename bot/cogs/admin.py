@@ -60,15 +60,18 @@ class Admin(commands.Cog):
             try:
                 summary = await self.bot.engine.arebuild()
             except BuildLockedError as exc:
+                self.bot.metrics.build_failed("reindex", "locked")
                 await send_private(interaction, f"{exc}: another build is running; try again shortly.")
                 return
             except QabotError as exc:
                 log.warning("reindex failed: %s", exc)
+                self.bot.metrics.build_failed("reindex")
                 await send_private(
                     interaction, f"The reindex failed: {explain(exc)}. The previous index stays in service."
                 )
                 return
         self.bot.answers.clear()
+        self.bot.metrics.built(summary, "reindex")
         log.info("reindexed by %s: %s", interaction.user.id, summary.line())
         lines = [
             f"Reindexed: **{summary.added} added, {summary.changed} changed, {summary.removed} removed** "

@@ -70,6 +70,7 @@ class Ask(commands.Cog):
         except discord.HTTPException:
             # Discord lost the interaction (or is failing): nothing can be shown to the user now.
             log.warning("could not acknowledge the question (interaction %s)", interaction.id, exc_info=True)
+            self.bot.metrics.failed("acknowledge")
             return
         try:
             answer, answer_id = await self.bot.answer(question, channel=channel)
@@ -88,6 +89,7 @@ class Ask(commands.Cog):
             await interaction.followup.send(**kwargs)
         except discord.HTTPException:
             log.exception("could not send the answer for interaction %s", interaction.id)
+            self.bot.metrics.failed("send")
             # Best effort: replace "thinking…" with a short note rather than leave the user waiting.
             try:
                 await interaction.edit_original_response(
@@ -154,6 +156,7 @@ class Ask(commands.Cog):
             await message.reply(mention_author=False, **kwargs)
         except discord.HTTPException:
             log.exception("could not reply to message %s", message.id)
+            self.bot.metrics.failed("send")
 
 
 async def setup(bot: QABot) -> None:
