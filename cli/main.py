@@ -263,6 +263,11 @@ def cmd_train(args) -> int:
     out = Path(args.out).resolve()
     print(f"reader: {out / 'reader.json'} (sha256 {manifest['reader_sha256']})")
     print(f"manifest: {out / 'reader-manifest.json'}")
+    if manifest.get("team_threshold") is not None:
+        print(
+            f"bundled corpus calibration: {out / 'calibration-bundled.json'} "
+            f"(answer_above {manifest['team_threshold']})"
+        )
     cv = manifest.get("held_out")
     if cv:
         for fam, f in cv["out_of_fold"].items():
@@ -272,8 +277,8 @@ def cmd_train(args) -> int:
                 f"AUROC {cv['auroc'][fam]['auroc_answerable']}"
             )
     print(
-        "To ship it: copy reader.json over index/reader.json and set READER_SHA256 in index/reader.py to the "
-        "sha256 above."
+        "To ship it: copy reader.json and reader-manifest.json into index/, set READER_SHA256 in index/reader.py "
+        "to the sha256 above, and copy calibration-bundled.json to the project root."
     )
     return 0
 
@@ -460,7 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="labelled question sets over the bundled corpus (default: the dev, validation and training splits)",
     )
-    t.add_argument("--out", default=".bench_cache/reader", metavar="DIR", help="where reader.json and its manifest go")
+    t.add_argument(
+        "--out",
+        default=".bench_cache/reader",
+        metavar="DIR",
+        help="where reader.json, its manifest and the bundled corpus's calibration go",
+    )
     t.add_argument("--folds", type=int, default=5, metavar="K", help="held-out folds for the manifest's figures")
     t.add_argument("--json", action="store_true", help="print the manifest as JSON")
     t.set_defaults(func=cmd_train)
