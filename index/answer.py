@@ -30,6 +30,7 @@ from .reader import Judgement, Reader, shipped_reader
 from .retrieve import retrieve
 from .retrieve import search_params as answer_search_params
 from .search import SearchParams
+from .sets import Scope
 from .store import Build
 from .types import Answer
 
@@ -73,11 +74,19 @@ class Answerer:
         self.reader = shipped_reader() if reader is True else (reader or None)
         self.answer_above = float(cal.get("answer_above", self.reader.threshold)) if self.reader else 0.0
 
-    def evidence(self, build: Build, question: str | Question, qvec: np.ndarray, support: bool = True) -> Evidence:
+    def evidence(
+        self,
+        build: Build,
+        question: str | Question,
+        qvec: np.ndarray,
+        support: bool = True,
+        scope: Scope | None = None,
+    ) -> Evidence:
         """Retrieve and read: the scored candidate sentences and the evidence strength (used by answer and
-        calibration). support=False skips the strength (the sentences alone are wanted)."""
+        calibration). support=False skips the strength (the sentences alone are wanted). `scope`: only
+        these documents (index/sets.py); None: every document of the build."""
         q = as_question(question)
-        return read(build, q, qvec, retrieve(build, q, qvec, self.sp, self.p), self.p, support=support)
+        return read(build, q, qvec, retrieve(build, q, qvec, self.sp, self.p, scope), self.p, support=support)
 
     def judge(self, build: Build, ev: Evidence, qvec: np.ndarray) -> Judgement | None:
         """The trained reader's order and confidence, or None when it is off."""
@@ -93,9 +102,11 @@ class Answerer:
         question: str | Question,
         qvec: np.ndarray,
         embed: Callable[[list[str]], np.ndarray] | None = None,
+        scope: Scope | None = None,
     ) -> Answer:
-        """`embed` (questions -> vectors) lets a two-part question be searched half by half."""
-        ev = self.evidence(build, question, qvec)
+        """`embed` (questions -> vectors) lets a two-part question be searched half by half; `scope` keeps
+        every quote to its documents (index/sets.py)."""
+        ev = self.evidence(build, question, qvec, scope=scope)
         judged = self.judge(build, ev, qvec)
         if judged is not None:
             ev = judged.evidence
@@ -106,7 +117,7 @@ class Answerer:
         if refuse:
             return abstention(build, ev, self.p, confidence)
         chosen, limit = answer_sentences(build, ev, self.p, self.max_quotes, self.max_list_quotes)
-        pair = bridge(build, ev.question, embed, self.sp, self.p)
+        pair = bridge(build, ev.question, embed, self.sp, self.p, scope)
         if pair:
             ids = {s.id for s in pair}
             chosen = (pair + [s for s in chosen if s.id not in ids])[: self.max_quotes]

@@ -18,6 +18,7 @@ from .question import Question
 from .read import ScoredSentence, passage_terms, read
 from .retrieve import retrieve
 from .search import SearchParams
+from .sets import Scope
 from .store import Build
 from .text import STOPWORDS, stem, term_set, words
 
@@ -44,6 +45,7 @@ def bridge(
     embed: Callable[[list[str]], np.ndarray] | None,
     sp: SearchParams,
     p: AnswerParams,
+    scope: Scope | None = None,
 ) -> list[ScoredSentence]:
     """For "both X and Y" questions: two sentences, one for each half, that name the same thing.
 
@@ -65,7 +67,7 @@ def bridge(
 
     sides = []  # per half: (sentence, its specific names, whether it names the kind asked for)
     for half, vec in zip(question.halves, embed([h.text for h in question.halves])):
-        scored = read(build, half, vec, retrieve(build, half, vec, sp, p), p, support=False).sentences
+        scored = read(build, half, vec, retrieve(build, half, vec, sp, p, scope), p, support=False).sentences
         docs = {s.doc_id for s in scored[: p.bridge_docs]}
         side = []
         for s in scored[: p.bridge_candidates]:

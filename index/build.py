@@ -96,6 +96,7 @@ class Layout:
                 "meta": json.dumps(d.meta),
                 "n_chunks": n_chunks,
                 "n_sentences": n_sentences,
+                "sets": json.dumps(list(d.sets)),
             }
 
     def _chunks(self) -> Iterator[dict]:
@@ -271,13 +272,21 @@ def build_index(
         current_paths = {d.path for d in docs}
         summary.removed = sum(1 for p in prev_docs if p not in current_paths)
         reuse = {d.path for d in docs if d.path in prev_docs and prev_docs[d.path]["hash"] == d.content_hash}
+        # a document whose sets changed (a source's `sets = [...]` edited) keeps its vectors; the build
+        # is rewritten for it all the same, since its sets are stored with it
+        regrouped = sum(1 for d in docs if d.path in reuse and tuple(prev_docs[d.path]["sets"]) != tuple(d.sets))
+        summary.regrouped = regrouped
         summary.unchanged = len(reuse)
         summary.changed = sum(1 for d in docs if d.path in prev_docs and d.path not in reuse)
         summary.added = sum(1 for d in docs if d.path not in prev_docs)
 
         # a build made before document-level BM25 existed is rebuilt once (reusing every vector)
-        current_format = prev is not None and (prev.n_chunks > FULL_SCAN_MAX or prev.has_doc_fts)
-        if prev is not None and current_format and not summary.added and not summary.changed and not summary.removed:
+        # and one made before document sets, once
+        current_format = (
+            prev is not None and (prev.n_chunks > FULL_SCAN_MAX or prev.has_doc_fts) and prev.content.has_sets
+        )
+        unchanged = not summary.added and not summary.changed and not summary.removed and not regrouped
+        if prev is not None and current_format and unchanged:
             summary.chunks = prev.n_chunks
             summary.sentences = int(prev.manifest["counts"]["sentences"])
             summary.build_id = prev.build_id

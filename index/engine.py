@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Collection
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,10 @@ from .answer import Answerer
 from .config import Settings, load_settings
 from .decide import CALIBRATION_FILE, load_calibration
 from .errors import IndexMismatchError, IndexUnavailableError, QabotError, QuestionError
+from .followup import understand
 from .question import parse_question
+from .saved import SavedAnswer
+from .sets import is_saved, saved_set, wanted
 from .store import Build, IndexStore
 from .text import content_terms
 from .types import Answer, BuildSummary, Quote
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_NAME = "calibration.json"  # in the index folder: `qabot calibrate`'s fit for this installation
 REFRESH_LOG = 20  # refreshes remembered for /stats
+SAVE_LOCK_WAIT_S = 30.0  # a save waits this long for a build in progress before it reports the lock
 
 
 @dataclass
@@ -273,6 +278,7 @@ class Engine:
                     "last_error": st.get("last_error", ""),
                     "stale": bool(st.get("last_error")),
                     "refresh_s": spec.refresh,
+                    "sets": list(spec.all_sets),
                 }
             )
         return out
@@ -296,40 +302,111 @@ class Engine:
             self._qcache.update(zip(todo, self.encoder.encode(todo)))
         return np.vstack([self._qcache[q] for q in questions])
 
-    def ask(self, question: str) -> Answer:
-        """Answer from the build in service: verbatim quotes, or an abstention with closest passages."""
+    def ask(
+        self,
+        question: str,
+        *,
+        sets: Collection[str] | None = None,
+        guild_id: int | None = None,
+        previous: str | None = None,
+    ) -> Answer:
+        """Answer from the build in service: verbatim quotes, or an abstention with closest passages.
+
+        `sets`: only documents in one of these sets (None, or naming `all`: every source document; an
+        unknown set searches nothing, and the answer's note says so). `guild_id`: that server's saved
+        answers are searched too (and no other server's, ever). `previous`: the earlier question this
+        one may follow up (index/followup.py decides; Answer.follow_up says whether it did)."""
         t0 = time.perf_counter()
         q = check_question(question, self.settings.max_question_chars)
+        fu = understand(previous, q) if previous else None
+        searched = fu.question if fu is not None and fu.previous else q
+        names = wanted(sets, guild_id)
         with self._using() as build:  # captured once: a switch during this ask does not affect it
-            parsed = parse_question(q)  # once, for every stage
-            if parsed.parts:  # a two-part question: the whole and its halves in one encoder call
-                self.embed_questions([q, *parsed.parts])
-            answer = self.answerer.answer(build, parsed, self.embed_question(q), embed=self.embed_questions)
-            if build.manifest.get("line_links"):
-                for quote in (*answer.quotes, *answer.more):
-                    _link_lines(build, quote)
+            scope, note = build.scope(names)
+            if scope is not None and scope.empty:
+                answer = Answer(question=q, abstained=True, quotes=[])
+            else:
+                parsed = parse_question(searched)  # once, for every stage
+                if parsed.parts:  # a two-part question: the whole and its halves in one encoder call
+                    self.embed_questions([searched, *parsed.parts])
+                qvec = self.embed_question(searched)
+                answer = self.answerer.answer(build, parsed, qvec, embed=self.embed_questions, scope=scope)
+                if build.manifest.get("line_links"):
+                    for quote in (*answer.quotes, *answer.more):
+                        _link_lines(build, quote)
         answer.question = q
+        answer.sets = names
+        answer.note = note
+        if fu is not None and fu.previous:
+            answer.follow_up, answer.understood = fu.previous, searched
         answer.took_ms = (time.perf_counter() - t0) * 1000
         return answer
 
-    async def aask(self, question: str) -> Answer:
-        return await asyncio.to_thread(self.ask, question)
+    async def aask(
+        self,
+        question: str,
+        *,
+        sets: Collection[str] | None = None,
+        guild_id: int | None = None,
+        previous: str | None = None,
+    ) -> Answer:
+        return await asyncio.to_thread(self.ask, question, sets=sets, guild_id=guild_id, previous=previous)
+
+    # ---- saved answers -------------------------------------------------------------------
+    def save_answer(self, saved: SavedAnswer) -> BuildSummary:
+        """Store a message as a saved answer of its server (index/saved.py) and index it at once,
+        incrementally (only its text is embedded). SavedAnswerError when it has nothing to quote."""
+        from . import saved as saved_mod
+        from .errors import SavedAnswerError
+
+        path = saved_mod.write(self.settings.index_path, saved)
+        summary = self.rebuild(lock_wait=SAVE_LOCK_WAIT_S)
+        skipped = [w for w in summary.warnings if w.startswith(saved.path + ":")]
+        if skipped:
+            path.unlink(missing_ok=True)
+            self.rebuild(lock_wait=SAVE_LOCK_WAIT_S)
+            raise SavedAnswerError("That message has no sentence to quote, so it was not saved.")
+        log.info("saved answer %s (guild %s) indexed: %s", saved.message_id, saved.guild_id, summary.line())
+        return summary
+
+    def remove_saved(self, guild_id: int, message_id: int) -> bool:
+        """Remove a saved answer and rebuild without it; False when that message was not saved."""
+        from . import saved as saved_mod
+
+        if not saved_mod.remove(self.settings.index_path, guild_id, message_id):
+            return False
+        self.rebuild(lock_wait=SAVE_LOCK_WAIT_S)
+        return True
+
+    async def asave_answer(self, saved: SavedAnswer) -> BuildSummary:
+        return await asyncio.to_thread(self.save_answer, saved)
+
+    async def aremove_saved(self, guild_id: int, message_id: int) -> bool:
+        return await asyncio.to_thread(self.remove_saved, guild_id, message_id)
 
     # ---- listing -------------------------------------------------------------------------
-    def sources(self, filter: str = "") -> list[dict]:
+    def sources(self, filter: str = "", *, guild_id: int | None = None) -> list[dict]:
+        """The indexed documents, newest first, with their sets. Saved answers are listed only for their
+        own server (`guild_id`); without one, none are."""
+        own = saved_set(guild_id) if guild_id is not None else None
         with self._using() as b:
             docs = sorted(b.documents.values(), key=lambda d: (d["date"] or "", d["path"]), reverse=True)
         f = filter.lower().strip()
         return [
-            {"path": d["path"], "title": d["title"], "url": d["url"], "date": d["date"]}
+            {"path": d["path"], "title": d["title"], "url": d["url"], "date": d["date"], "sets": list(d["sets"])}
             for d in docs
-            if not f or f in (d["title"] or "").lower() or f in d["path"].lower()
+            if (not f or f in (d["title"] or "").lower() or f in d["path"].lower())
+            and all(not is_saved(n) or n == own for n in d["sets"])
         ]
 
     def info(self) -> dict:
+        """Counts of the build in service; `sets` has every set's documents and chunks, saved sets
+        (`saved:<guild id>`) included: an edge shows a server only its own."""
         with self._using() as b:
             c = b.manifest["counts"]
+            sets = b.set_counts()
         return {
+            "sets": sets,
             "documents": c["documents"],
             "chunks": c["chunks"],
             "sentences": c["sentences"],

@@ -75,3 +75,7 @@ class ConfigError(QabotError):
 
 class SourceError(QabotError):
     """A source could not be synced; its last good documents stay in the index."""
+
+
+class SavedAnswerError(QabotError):
+    """A message cannot be saved as an answer (no text, or nothing in it to quote)."""

@@ -15,6 +15,7 @@ from urllib.parse import quote as urlquote
 from .params import AnswerParams
 from .question import Question
 from .read import Evidence, ScoredSentence, passage_terms
+from .sets import is_saved
 from .spans import answer_spans
 from .store import Build
 from .types import Answer, Quote
@@ -106,6 +107,7 @@ def quote(
         heading=s.heading,
         closest=closest,
         marks=answer_spans(question, text) if question is not None else [],
+        saved=any(is_saved(n) for n in meta["sets"]),
     )
 
 

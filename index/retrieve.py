@@ -15,6 +15,7 @@ import numpy as np
 from .params import AnswerParams
 from .question import Question
 from .search import Hit, SearchParams, search
+from .sets import Scope
 from .store import Build
 
 
@@ -29,8 +30,11 @@ def search_params(p: AnswerParams) -> SearchParams:
     return SearchParams(per_doc=p.search_per_doc, diverse_top=max(p.search_diverse_min, p.candidates))
 
 
-def retrieve(build: Build, question: Question, qvec: np.ndarray, sp: SearchParams, p: AnswerParams) -> Retrieved:
-    hits = search(build, question.text, qvec, sp, k=p.candidates + p.retrieve_extra)
+def retrieve(
+    build: Build, question: Question, qvec: np.ndarray, sp: SearchParams, p: AnswerParams, scope: Scope | None = None
+) -> Retrieved:
+    """The chunks to read, from `scope`'s documents only (index/sets.py; None: every document)."""
+    hits = search(build, question.text, qvec, sp, k=p.candidates + p.retrieve_extra, scope=scope)
     if not hits:
         return Retrieved((), ())
     top = hits[: p.candidates]

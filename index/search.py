@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .sets import Scope
 from .store import Build
 from .text import fts_terms, stem
 
@@ -205,12 +206,16 @@ def search(
     p: SearchParams = SearchParams(),
     mode: str = "hybrid",
     k: int = 20,
+    scope: Scope | None = None,
 ) -> list[Hit]:
-    """Top chunks for a question. mode: "hybrid", "dense" or "bm25"."""
+    """Top chunks for a question. mode: "hybrid", "dense" or "bm25". `scope` (index/sets.py) keeps both
+    retrievers to its chunks; every later candidate comes from their lists, so no hit is outside it."""
+    if scope is not None and scope.empty:
+        return []
     match = keyword_query(build, question) if mode in ("hybrid", "bm25") else ""
     doc_of: dict[int, int] = {}  # chunk id -> document id, read once
-    dense = build.dense(qvec, p.depth) if mode in ("hybrid", "dense") and qvec is not None else []
-    bm25 = build.keyword(match, p.depth) if match else []
+    dense = build.dense(qvec, p.depth, scope) if mode in ("hybrid", "dense") and qvec is not None else []
+    bm25 = build.keyword(match, p.depth, scope) if match else []
     if mode == "dense":
         hits = [Hit(c, s, dense=s, dense_rank=r) for r, (c, s) in enumerate(dense)]
     elif mode == "bm25":

@@ -299,7 +299,8 @@ def source_documents(settings: Settings, spec: SourceSpec) -> tuple[list[Documen
 
 def load_all(settings: Settings) -> tuple[list[Document], list[str], dict[str, int]]:
     """Every document a build indexes: the folders read as before (one pass, so their rules hold across
-    them), then each remote source's last good snapshot. Returns documents, warnings and per-source counts."""
+    them), then each remote source's last good snapshot, each in its source's sets; then the saved answers
+    (index/saved.py). Returns documents, warnings and per-source counts."""
     specs = settings.all_sources
     folder_specs = [s for s in specs if s.kind == "folder"]
     paths = [(settings.root / s.location).resolve() for s in folder_specs]
@@ -307,10 +308,12 @@ def load_all(settings: Settings) -> tuple[list[Document], list[str], dict[str, i
     root = settings.root.resolve()
     rels = [(s.name, os.path.relpath(p, root).replace(os.sep, "/")) for s, p in zip(folder_specs, paths)]
     counts = {s.name: 0 for s in specs}
+    sets_of = {s.name: s.all_sets for s in specs}
     for d in docs:
         owner = _folder_of(d.path, rels)
         if owner:
             counts[owner] += 1
+            d.sets = sets_of[owner]
     seen = {d.path for d in docs}
     for spec in specs:
         if not spec.remote:
@@ -322,8 +325,14 @@ def load_all(settings: Settings) -> tuple[list[Document], list[str], dict[str, i
                 warnings.append(f"{d.path}: skipped in {spec.name}, another source has it")
                 continue
             seen.add(d.path)
+            d.sets = spec.all_sets
             docs.append(d)
             counts[spec.name] += 1
+    from .saved import saved_documents
+
+    found, notes = saved_documents(settings.index_path)  # each server's saved answers, in its saved set only
+    warnings += notes
+    docs += [d for d in found if d.path not in seen]
     return docs, warnings, counts
 
 

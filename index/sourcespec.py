@@ -9,6 +9,7 @@ the table, the key and what would be accepted, before anything is fetched or bui
     git = "https://github.com/acme/handbook"   # or a local path to a repository
     branch = "main"
     refresh = "15m"
+    sets = ["engineering"]                      # document sets besides `all` (index/sets.py)
 
 The legacy `sources = ["docs_corpus", …]` list becomes folder specs that are not watched (legacy_folders),
 so it keeps working exactly as before.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .sets import ALL, SET_NAME
 
 KINDS = ("folder", "git", "sitemap", "urls")  # the key that names a table's kind, and its location
 # Defaults: how often each kind is synced when `refresh` is not given (folders are watched instead).
@@ -36,7 +38,7 @@ WEB_TIMEOUT_S = 20.0  # per request: connecting, and each read
 GIT_TIMEOUT_S = 600.0  # per git command (a first clone of a large repository takes a while)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_COMMON_KEYS = {"name", "refresh"}
+_COMMON_KEYS = {"name", "refresh", "sets"}
 _KEYS = {
     "folder": _COMMON_KEYS | {"folder", "watch", "poll"},
     "git": _COMMON_KEYS | {"git", "branch", "include", "web_url", "timeout"},
@@ -95,6 +97,12 @@ class SourceSpec:
     rate: float = RATE_PER_S
     timeout: float = WEB_TIMEOUT_S
     allow_hosts: tuple[str, ...] = ()  # web: hosts besides the sitemap's (or the first URL's) own
+    sets: tuple[str, ...] = ()  # document sets its documents are in besides `all` (index/sets.py)
+
+    @property
+    def all_sets(self) -> tuple[str, ...]:
+        """Every set its documents are in: `all`, then the ones its table names."""
+        return (ALL, *(s for s in self.sets if s != ALL))
 
     @property
     def remote(self) -> bool:
@@ -181,6 +189,7 @@ class SourceSpec:
                 "timeout": number("timeout", WEB_TIMEOUT_S, 0.1),
                 "allow_hosts": texts("allow_hosts"),
             }
+        values["sets"] = _set_names(texts("sets"), where)
         values["name"] = text("name") or default_name(kind, values["location"])
         return cls(**values)
 
@@ -198,6 +207,17 @@ class SourceSpec:
                 raise ConfigError(f'two sources are named {spec.name!r}; give one of them another `name = "…"`')
             seen.add(spec.name)
         return specs
+
+
+def _set_names(names: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """A table's `sets`, checked: letters, digits, `_ . -`, up to 64 characters; `saved:` is reserved."""
+    for n in names:
+        if not SET_NAME.fullmatch(n):
+            raise ConfigError(
+                f"{where}: set name {n!r} must be letters, digits, '_', '.' or '-' (up to 64 characters, "
+                'e.g. sets = ["billing"]); `saved:…` sets are made by saving answers from Discord'
+            )
+    return tuple(dict.fromkeys(names))
 
 
 EXAMPLE_WEB_URL = "https://git.example.org/handbook/blob/{commit}/{path}#L{first}-L{last}"

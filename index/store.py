@@ -53,6 +53,7 @@ from .errors import (
     IndexUnavailableError,
     UnsafeIndexDirError,
 )
+from .sets import SCOPE_CACHE, Scope, make_scope, set_counts, unknown_note
 from .vectors import VECTOR_FILES, Vectors, write_vectors
 
 log = logging.getLogger(__name__)
@@ -156,14 +157,41 @@ class Build:
         self.documents = self.content.documents  # id -> id, path, title, url, date, kind, pages
         self.has_doc_fts = self.content.has_doc_fts
         self._doc_ids: dict[str, int] | None = None
+        self._scopes: dict[tuple[str, ...], tuple[Scope | None, str]] = {}
 
     @property
     def n_chunks(self) -> int:
         return int(self.manifest["counts"]["chunks"])
 
+    # ---- document sets -------------------------------------------------------------------
+    def scope(self, names: tuple[str, ...]) -> tuple[Scope | None, str]:
+        """The Scope of the documents in any of the sets `names` (sets.wanted makes them), and a note
+        naming those of `names` that no document is in ("" when all exist). None: every document is in
+        scope, so nothing is filtered. Cached per build."""
+        got = self._scopes.get(names)
+        if got is None:
+            docs = self.documents
+            present = {n for d in docs.values() for n in d["sets"]}
+            # a saved set nobody has saved into yet is not worth a note; an unknown document set is
+            unknown = [n for n in names if n not in present and not n.startswith("saved:")]
+            note = unknown_note(unknown, sorted(present)) if unknown else ""
+            wanted = set(names)
+            ids = frozenset(i for i, d in docs.items() if wanted.intersection(d["sets"]))
+            scope = None if len(ids) == len(docs) else make_scope(names, ids, self.content.chunk_spans(), self.n_chunks)
+            if len(self._scopes) >= SCOPE_CACHE:
+                self._scopes.clear()
+            got = self._scopes[names] = (scope, note)
+        return got
+
+    def set_counts(self) -> dict[str, dict[str, int]]:
+        """{set name: {"documents", "chunks"}} for every set of this build, saved sets included."""
+        return set_counts(self.documents, self.content.chunk_spans())
+
     # ---- the vector side -----------------------------------------------------------------
-    def dense(self, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return self.vectors.dense(qvec, k)
+    def dense(self, qvec: np.ndarray, k: int, scope: Scope | None = None) -> list[tuple[int, float]]:
+        if scope is None:
+            return self.vectors.dense(qvec, k)
+        return self.vectors.dense(qvec, k, scope.bitmap, scope.chunks)
 
     def chunk_cosines(self, ids, qvec: np.ndarray) -> np.ndarray:
         return self.vectors.chunk_cosines(ids, qvec)
@@ -224,8 +252,8 @@ class Build:
     def sentence_window(self, doc_id: int, ord: int) -> tuple[tuple | None, tuple | None]:
         return self.content.sentence_window(doc_id, ord)
 
-    def keyword(self, match: str, k: int) -> list[tuple[int, float]]:
-        return self.content.keyword(match, k)
+    def keyword(self, match: str, k: int, scope: Scope | None = None) -> list[tuple[int, float]]:
+        return self.content.keyword(match, k, None if scope is None else scope.mask)
 
     def keyword_scores(self, match: str, among: set[int]) -> dict[int, float]:
         return self.content.keyword_scores(match, among)

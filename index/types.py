@@ -18,6 +18,7 @@ class Document:
     pages: list[tuple[int, int]] = field(default_factory=list)  # (start offset, page number) for PDFs
     meta: dict = field(default_factory=dict)
     content_hash: str = ""
+    sets: tuple[str, ...] = ("all",)  # the document sets it belongs to (index/sets.py); stored with it in the build
 
 
 @dataclass
@@ -52,12 +53,15 @@ class Quote:
     heading: str = ""
     closest: bool = False
     marks: list[tuple[int, int]] = field(default_factory=list)  # offsets in `text` of the answer, shown in bold
+    saved: bool = False  # from the server's saved answers (index/saved.py): `url` is the message's jump link
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in ("text", "doc", "title", "url", "date")}
         out["score"] = round(float(self.score), 4)
         if self.closest:
             out["closest"] = True
+        if self.saved:
+            out["saved"] = True
         if self.marks:
             out["marks"] = [list(m) for m in self.marks]
         return out
@@ -75,6 +79,10 @@ class Answer:
     build_id: str = ""
     built_at: str = ""
     confidence: float | None = None  # the trained reader's probability that the first quote answers; None without one
+    follow_up: str | None = None  # the earlier question this one was understood as following up (index/followup.py)
+    understood: str = ""  # what was searched when that differs from `question` (a follow-up with its subject)
+    sets: tuple[str, ...] = ()  # the document sets searched (index/sets.py)
+    note: str = ""  # why nothing could be searched (an unknown set), or which requested sets are unknown
 
     def to_json(self) -> dict:
         out = {
@@ -82,9 +90,15 @@ class Answer:
             "abstained": self.abstained,
             "quotes": [q.to_json() for q in self.quotes],
             "took_ms": round(self.took_ms, 1),
+            "follow_up": self.follow_up,
+            "sets": list(self.sets),
         }
         if self.confidence is not None:
             out["confidence"] = round(self.confidence, 4)
+        if self.understood:
+            out["understood"] = self.understood
+        if self.note:
+            out["note"] = self.note
         return out
 
 
@@ -95,6 +109,7 @@ class BuildSummary:
     removed: int = 0
     unchanged: int = 0
     skipped: int = 0
+    regrouped: int = 0  # unchanged documents whose sets changed (rewritten, not embedded)
     chunks: int = 0
     sentences: int = 0
     embedded_chunks: int = 0

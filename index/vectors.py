@@ -38,6 +38,9 @@ TRAIN_SEED = 0
 HNSW_NEIGHBOURS = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128  # recorded in the manifest; a build opened reads it from there
+# A scoped search (index/sets.py) on an IVF-PQ index reads the scope's vectors exactly when it holds
+# at most this many chunks: the inverted lists probed may hold too few of a small scope's chunks.
+SCOPE_EXACT_MAX = 100_000
 
 
 def make_faiss_index(vectors: np.ndarray, ids: np.ndarray, kind: str | None = None, exact_max: int | None = None):
@@ -124,24 +127,54 @@ class Vectors:
         self.chunk_vecs = np.load(folder / CHUNK_VECS_FILE, mmap_mode="r")
         self.sent_vecs = np.load(folder / SENT_VECS_FILE, mmap_mode="r")
 
-    def dense(self, qvec: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Top-k chunk ids by cosine; an approximate index's candidates are re-ranked exactly."""
+    def dense(
+        self, qvec: np.ndarray, k: int, bitmap: np.ndarray | None = None, rows: int | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k chunk ids by cosine; an approximate index's candidates are re-ranked exactly.
+
+        `bitmap` (sets.Scope.bitmap: bit c set for every chunk id c allowed) restricts the search to
+        those chunks through a FAISS IDSelectorBitmap, inside the one index; `rows` is how many it
+        allows (an IVF-PQ index reads a scope of at most SCOPE_EXACT_MAX chunks exactly instead)."""
         if self.faiss.ntotal == 0:
             return []
         import faiss
 
         faiss.omp_set_num_threads(1)  # per calling thread: one question gains nothing from more, and spinning hurts
         q = np.asarray(qvec, dtype=np.float32).reshape(1, -1)
+        params: faiss.SearchParameters | None = None
+        if bitmap is not None:
+            if rows is not None and rows == 0:
+                return []
+            if self.index_type == "ivfpq" and rows is not None and rows <= SCOPE_EXACT_MAX:
+                return self._scope_exact(q[0], k, bitmap)
+            if self.index_type == "ivfpq":
+                ivf_params = faiss.SearchParametersIVF()
+                ivf_params.nprobe = cast("faiss.IndexIVFPQ", self.faiss).nprobe
+                params = ivf_params
+            else:
+                params = faiss.SearchParameters()
+            sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))  # kept alive until the search ends
+            params.sel = sel
         if self.index_type != "ivfpq":
-            scores, ids = self.faiss.search(q, min(k, self.faiss.ntotal))
+            scores, ids = self.faiss.search(q, min(k, self.faiss.ntotal), params=params)
             return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        _, cand = self.faiss.search(q, min(max(RERANK_DEPTH, RERANK_FACTOR * k), self.faiss.ntotal))
+        _, cand = self.faiss.search(q, min(max(RERANK_DEPTH, RERANK_FACTOR * k), self.faiss.ntotal), params=params)
         cand = np.sort(cand[0][cand[0] >= 0])  # ascending rows read the memory-mapped vectors in order
         if not len(cand):
             return []
         exact = np.asarray(self.chunk_vecs[cand - 1], dtype=np.float32) @ q[0]
         top = np.argsort(-exact, kind="stable")[:k]
         return [(int(cand[j]), float(exact[j])) for j in top]
+
+    def _scope_exact(self, q: np.ndarray, k: int, bitmap: np.ndarray) -> list[tuple[int, float]]:
+        """Exact top-k over the chunks a bitmap allows (their stored vectors, in ascending rows)."""
+        ids = np.flatnonzero(np.unpackbits(bitmap, bitorder="little"))
+        ids = ids[(ids >= 1) & (ids <= len(self.chunk_vecs))]
+        if not len(ids):
+            return []
+        exact = np.asarray(self.chunk_vecs[ids - 1], dtype=np.float32) @ q
+        top = np.argsort(-exact, kind="stable")[:k]
+        return [(int(ids[j]), float(exact[j])) for j in top]
 
     def chunk_cosines(self, ids, qvec: np.ndarray) -> np.ndarray:
         """The query's cosine with each chunk of `ids` (stored vectors), in the order of `ids`."""
