@@ -74,7 +74,7 @@ class QABot(commands.Bot):
         self.engine = engine
         self.prepare_index = prepare_index
         self.rate_limiter = RateLimiter(settings.rate_limit_count, settings.rate_limit_seconds)
-        self.guilds = GuildStore(settings.index_path / FILE_NAME)  # each server's /config changes
+        self.server_settings = GuildStore(settings.index_path / FILE_NAME)  # each server's /config changes
         self.answers: OrderedDict[int, Answer] = OrderedDict()
         self.reindex_lock = asyncio.Lock()
         self.ask_slots = asyncio.Semaphore(ASK_CONCURRENCY)
@@ -149,10 +149,10 @@ class QABot(commands.Bot):
         """The server's settings in effect (the bot's defaults outside a server, or if they can't be read)."""
         if guild_id is None:
             return GuildSettings.of(self.settings, {}, None)
-        changes = self.guilds.cached(guild_id)
+        changes = self.server_settings.cached(guild_id)
         if changes is None:
             try:
-                changes = await asyncio.to_thread(self.guilds.changes, guild_id)
+                changes = await asyncio.to_thread(self.server_settings.changes, guild_id)
             except GuildSettingsError:
                 # Answering on the defaults beats not answering; /config reports the failure itself.
                 log.exception("could not read the settings of server %s; using the defaults", guild_id)
@@ -162,9 +162,9 @@ class QABot(commands.Bot):
     async def change_setting(self, guild_id: int, name: str, value=None, *, reset: bool = False) -> GuildSettings:
         """Store (or, with `reset`, forget) one setting of a server off the event loop; effective at once."""
         if reset:
-            await asyncio.to_thread(self.guilds.reset, guild_id, name)
+            await asyncio.to_thread(self.server_settings.reset, guild_id, name)
         else:
-            await asyncio.to_thread(self.guilds.set, guild_id, name, value)
+            await asyncio.to_thread(self.server_settings.set, guild_id, name, value)
         return await self.guild_settings(guild_id)
 
     # ------------------------------------------------------------------ answering

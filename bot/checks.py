@@ -21,7 +21,9 @@ class Refusal(app_commands.CheckFailure):
 def has_role(user: discord.abc.User, role: str) -> bool:
     """The member holds the role named `role` (by name or id); never for an empty `role`."""
     role = role.strip()
-    return bool(role) and isinstance(user, discord.Member) and any(r.name == role or str(r.id) == role for r in user.roles)
+    if not role or not isinstance(user, discord.Member):
+        return False
+    return any(r.name == role or str(r.id) == role for r in user.roles)
 
 
 def is_admin(user: discord.abc.User) -> bool:

@@ -56,7 +56,7 @@ class GuildSettings:
 
     @classmethod
     def of(cls, defaults: BotSettings, changes: dict[str, Any], guild_id: int | None) -> GuildSettings:
-        """`defaults` with the server's `changes` over them; its channel sets go over the defaults' channel by channel."""
+        """`defaults` with the server's `changes` over them (channel sets over the defaults', channel by channel)."""
         values = {name: getattr(defaults, name) for name in SETTINGS}
         for name, value in changes.items():
             if name == "channel_sets":

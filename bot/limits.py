@@ -1,7 +1,8 @@
 """A per-user sliding-window rate limit for questions.
 
-The key is (server, user): each server sets its own limit (bot/guilds.py), passed to `hit`. Over the limit, the user is told once per window; a public refusal for every further message would
-let one person flood a channel with the bot's own replies (`told_once`)."""
+The key is (server, user): each server sets its own limit (bot/guilds.py), passed to `hit`. Over the
+limit, the user is told once per window; a public refusal for every further message would let one person
+flood a channel with the bot's own replies (`told_once`)."""
 
 from __future__ import annotations
 

@@ -204,7 +204,7 @@ def _titled_line_forms(title: str, url: str | None, date: str | None, title_limi
 
 
 def _source_line_forms(q: Quote) -> list[str]:
-    head = "— " + (SAVED_LABEL if getattr(q, "saved", False) else "")
+    head = "— " + (SAVED_LABEL if q.saved else "")
     return [head + form for form in _titled_line_forms(q.title or q.doc, q.url, q.date, SOURCE_TITLE_LIMIT)]
 
 
@@ -313,7 +313,7 @@ def shown_sets(sets) -> list[str]:
 
 def footer_text(answer: Answer) -> str:
     parts = [f"Index built {format_built_at(answer.built_at)}"]
-    searched = shown_sets(getattr(answer, "sets", ()))
+    searched = shown_sets(answer.sets)
     if searched and searched != ["all"]:  # a channel scoped to some sets: say which
         parts.insert(0, trim("Searched: " + ", ".join(searched), SETS_LIMIT))
     if answer.build_id:
@@ -336,7 +336,7 @@ def answer_card(answer: Answer) -> Card:
         budget -= len(understood) + 2
     if answer.abstained or not answer.quotes:
         closest = answer.quotes[:MAX_CLOSEST]
-        note = escaped_trimmed(one_line(getattr(answer, "note", "") or ""), NOTE_LIMIT)  # e.g. an unknown set
+        note = escaped_trimmed(one_line(answer.note or ""), NOTE_LIMIT)  # e.g. an unknown set
         head = ABSTAIN_HEAD + (f"\n{note}" if note else "") + (ABSTAIN_CLOSEST if closest else "")
         body = _quote_blocks(closest, budget - len(head) - 2, label=CLOSEST_LABEL)
         description = head + ("\n\n" + body if body else "")
@@ -355,7 +355,7 @@ def answer_card(answer: Answer) -> Card:
 
 def follow_up_line(answer: Answer) -> str:
     """`↪ following up on: <the earlier question>` (escaped) when the engine used it, else ""."""
-    earlier = getattr(answer, "follow_up", None)
+    earlier = answer.follow_up
     if not earlier:
         return ""
     return FOLLOW_UP_LABEL + (escaped_trimmed(one_line(earlier), FOLLOW_UP_LIMIT) or "an earlier question")
@@ -373,7 +373,7 @@ def top_links(quotes: list[Quote], limit: int = 3) -> list[tuple[str, str]]:
         if base in seen:
             continue
         seen.add(base)
-        label = SAVED_BUTTON if getattr(q, "saved", False) else trim(one_line(q.title or q.doc), BUTTON_LABEL_LIMIT)
+        label = SAVED_BUTTON if q.saved else trim(one_line(q.title or q.doc), BUTTON_LABEL_LIMIT)
         label = label or "Source"
         links.append((label, url))
         if len(links) >= limit:

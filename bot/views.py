@@ -116,7 +116,7 @@ class SourcesPageButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = _bot(interaction)
         try:
-            rows = await asyncio.to_thread(bot.engine.sources, self.filter)
+            rows = await asyncio.to_thread(bot.engine.sources, self.filter, guild_id=interaction.guild_id)
         except QabotError as exc:
             await send_private(interaction, f"I can't list the documents right now: {explain(exc)}.")
             return

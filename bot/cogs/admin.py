@@ -16,7 +16,7 @@ from index.errors import BuildLockedError, IndexUnavailableError, QabotError
 
 from .. import render
 from ..checks import may_reindex
-from ..guilds import SAVED_PREFIX, saved_set, scope_words, where
+from ..guilds import SAVED_PREFIX, saved_set, where
 from ..replies import explain, send_private
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ def sets_text(sets: dict, guild_id: int | None) -> str:
     """`all: 40 documents, 900 passages` a line per set; of the saved answers' sets, only this server's."""
     own = saved_set(guild_id) if guild_id is not None else None
     lines = []
-    for name, counts in sorted(sets.items(), key=lambda item: (item[0].startswith(SAVED_PREFIX), item[0] != "all", item[0])):
+    order = lambda item: (item[0].startswith(SAVED_PREFIX), item[0] != "all", item[0])  # all, the rest, saved
+    for name, counts in sorted(sets.items(), key=order):
         if name.startswith(SAVED_PREFIX) and name != own:
             continue
         label = "saved answers (this server)" if name == own else render.escape(render.trim(name, 80))
@@ -128,9 +129,10 @@ class Admin(commands.Cog):
             sets = sets_text(info.get("sets") or {}, interaction.guild_id)
             if sets:
                 embed.add_field(name="Document sets", value=sets, inline=False)
-        scope = scope_words(guild.sets_for(*where(interaction.channel)))
-        if scope:
-            embed.add_field(name="This channel", value=render.escape(scope[0].upper() + scope[1:]), inline=False)
+        scoped = guild.sets_for(*where(interaction.channel))
+        if scoped:
+            scope = "Answers from: " + render.escape(", ".join(scoped))
+            embed.add_field(name="This channel", value=render.trim(scope, render.FIELD_VALUE_LIMIT), inline=False)
         refreshes = list(getattr(engine, "refreshes", ()))
         if refreshes:  # the scheduler's (or a /reindex's) latest sync of the sources
             last = refreshes[-1]

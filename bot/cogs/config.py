@@ -170,14 +170,15 @@ class Config(commands.GroupCog, group_name="config", group_description="This ser
                     interaction,
                     render.trim(
                         f"There is no document set called {render.escape(', '.join(unknown))}. "
-                        f"The sets are: {render.escape(offer)}. Sets come from the `sets` of each source in qabot.toml.",
+                        f"The sets are: {render.escape(offer)}. "
+                        "Sets come from the `sets` of each source in qabot.toml.",
                         render.CONTENT_LIMIT,
                     ),
                 )
                 return
             names = tuple(by_lower[n.lower()] for n in names)
         try:  # the server's own mapping, without the defaults: a default changed later still applies elsewhere
-            changes = await asyncio.to_thread(self.bot.guilds.changes, interaction.guild_id)
+            changes = await asyncio.to_thread(self.bot.server_settings.changes, interaction.guild_id)
         except QabotError as exc:
             await send_private(interaction, f"I couldn't read this server's settings: {explain(exc)}. Nothing changed.")
             return
@@ -244,7 +245,7 @@ class Config(commands.GroupCog, group_name="config", group_description="This ser
         await self._change(interaction, "reindex_role", reindex_role=str(role.id) if role else None)
 
     @app_commands.command(name="manager-role")
-    @app_commands.describe(role="Members with this role may change these settings and save answers (empty: the default)")
+    @app_commands.describe(role="Members with this role may change these settings and save answers (empty: default)")
     @may_configure
     async def manager_role(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
         """Choose the role that may change these settings and save answers, besides administrators."""
@@ -264,9 +265,7 @@ class Config(commands.GroupCog, group_name="config", group_description="This ser
 
     @app_commands.command(name="reset")
     @app_commands.describe(setting="The setting to give back to the default from qabot.toml")
-    @app_commands.choices(
-        setting=[app_commands.Choice(name=label, value=name) for name, label in LABELS.items()]
-    )
+    @app_commands.choices(setting=[app_commands.Choice(name=label, value=name) for name, label in LABELS.items()])
     @may_configure
     async def reset(self, interaction: discord.Interaction, setting: app_commands.Choice[str]) -> None:
         """Give one setting back to the default."""

@@ -80,7 +80,7 @@ class Sources(commands.Cog):
         filter = " ".join(filter.split())[:60]
         guild = await self.bot.guild_settings(interaction.guild_id)
         try:
-            rows = await asyncio.to_thread(self.bot.engine.sources, filter)
+            rows = await asyncio.to_thread(self.bot.engine.sources, filter, guild_id=interaction.guild_id)
         except QabotError as exc:
             await send_private(interaction, unavailable_message(exc))
             return
