@@ -164,8 +164,8 @@ class Ask(commands.Cog):
         return target if me is not None and target.author.id == me.id else None
 
     async def _question_of(self, message: discord.Message) -> str | None:
-        """The question behind one of the bot's answer cards (from its 👍 button's answer id), with the
-        question that one followed up on, so a third turn keeps the first one's subject."""
+        """The question behind one of the bot's answer cards (from its 👍 button's answer id); when that one
+        was itself a follow-up, the question it followed up on, so a third turn keeps the thread's subject."""
         me = self.bot.user
         if me is None or message.author.id != me.id:
             return None
@@ -179,7 +179,7 @@ class Ask(commands.Cog):
             return None
         if answer is None:
             return None
-        return f"{answer.follow_up} {answer.question}" if answer.follow_up else answer.question
+        return answer.follow_up or answer.question
 
     # ------------------------------------------------------------------ Q&A channel
 
