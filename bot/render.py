@@ -203,9 +203,15 @@ def _titled_line_forms(title: str, url: str | None, date: str | None, title_limi
     return [f"[{shown}]({u}){suffix}" for u in link_urls(url)] + [f"**{shown}**{suffix}"]
 
 
+def quote_url(q: Quote) -> str | None:
+    """Where a quote links: its source, or for a saved answer the message's jump link as it is (Discord
+    highlights no `#:~:text=` fragment in a message, so one would only lengthen the link)."""
+    return q.url.split("#", 1)[0] if q.saved and q.url else q.url
+
+
 def _source_line_forms(q: Quote) -> list[str]:
     head = "— " + (SAVED_LABEL if q.saved else "")
-    return [head + form for form in _titled_line_forms(q.title or q.doc, q.url, q.date, SOURCE_TITLE_LIMIT)]
+    return [head + form for form in _titled_line_forms(q.title or q.doc, quote_url(q), q.date, SOURCE_TITLE_LIMIT)]
 
 
 def source_line(q: Quote) -> str:
@@ -366,7 +372,7 @@ def top_links(quotes: list[Quote], limit: int = 3) -> list[tuple[str, str]]:
     seen: set[str] = set()
     links = []
     for q in quotes:
-        url = button_url(q.url)
+        url = button_url(quote_url(q))
         if not url:
             continue
         base = url.split("#", 1)[0]
