@@ -120,9 +120,10 @@ class ActivityLog:
                         },
                         pk="id",
                     )
-                for column in ("guild_id", "follow_up"):  # the server asked in; the question followed up on
-                    if column not in db["questions"].columns_dict:
-                        db["questions"].add_column(column, int if column == "guild_id" else str)
+                questions = db.table("questions")
+                for column, kind in (("guild_id", int), ("follow_up", str)):  # the server; the question followed
+                    if column not in questions.columns_dict:  # a log from before servers and follow-ups
+                        questions.add_column(column, kind)
                 if not db["feedback"].exists():
                     db.table("feedback").create(
                         {"answer_id": int, "user_hash": str, "guild_id": int, "vote": int, "ts": float},
@@ -163,7 +164,7 @@ class ActivityLog:
                 build_id=answer.build_id,
                 quotes=json.dumps([q.to_json() | {"closest": q.closest} for q in answer.quotes]),
                 more=json.dumps([q.to_json() for q in answer.more]),
-                follow_up=getattr(answer, "follow_up", None),
+                follow_up=answer.follow_up,
             )
         with self._session() as db:
             return db["questions"].insert(row).last_pk
