@@ -88,7 +88,9 @@ async def test_members_see_config_but_only_admins_may_run_it(world):
     assert "config show" in world.alice.available_commands(world.channel)
     channel = world.guild.create_text_channel("billing-help")
     calls = every_config_call(world, channel)
-    assert {name for name, _ in calls} == {f"config {c.name}" for c in world.bot.tree.get_command("config").commands}
+    group = world.bot.tree.get_command("config")
+    assert {name for name, _ in calls} == {f"config {c.name}" for c in group.commands}
+    assert group.guild_only  # not offered in DMs, where there is no server to configure
 
     for who in (world.alice, world.mod, world.keeper, world.librarian):
         for name, options in calls:

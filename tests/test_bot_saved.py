@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 
+import discord
 import pytest
 
 from bot.cogs.saved import REMOVE_MENU, SAVE_MENU
@@ -136,6 +137,8 @@ async def test_only_moderators_admins_and_the_manager_role_may_save_or_remove(wo
 
 
 async def test_messages_without_a_persons_text_are_not_saved(world, bot_engine):
+    menus = [world.bot.tree.get_command(name, type=discord.AppCommandType.message) for name in (SAVE_MENU, REMOVE_MENU)]
+    assert all(menu.guild_only for menu in menus)  # a saved answer belongs to a server
     build = bot_engine.info()["build_id"]
     await world.alice.send(world.channel, f"<@{world.bot.user.id}> Who leads the Refund Desk?")
     card = world.channel.last_message

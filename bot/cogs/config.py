@@ -111,6 +111,7 @@ def change_reply(name: str, before: GuildSettings, after: GuildSettings) -> str:
     return render.trim(text + "\nThis applies at once.", render.CONTENT_LIMIT)
 
 
+@app_commands.guild_only()
 class Config(commands.GroupCog, group_name="config", group_description="This server's settings for the bot"):
     """Per-server settings, changed from Discord."""
 
