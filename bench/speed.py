@@ -171,8 +171,18 @@ def synthetic_plan(n_abstracts: int, n: int, seed: int = 5) -> np.ndarray:
     return np.stack([a, (start * 1e6).astype(np.int64), width, b, bw], axis=1)
 
 
-def synthetic_documents(abstracts, plan: np.ndarray):
-    """Documents (deterministic) made of real sentences; chunks come from the project's chunker."""
+def bench_sets(j: int) -> tuple[str, ...]:
+    """The document sets of synthetic document j for `qabot bench sets`: every 2nd in `half`, every 10th
+    in `tenth`, every 100th in `hundredth` (besides `all`)."""
+    return ("all",) + tuple(name for name, every in SET_SHARES if j % every == 0)
+
+
+SET_SHARES = (("half", 2), ("tenth", 10), ("hundredth", 100))
+
+
+def synthetic_documents(abstracts, plan: np.ndarray, with_sets: bool = False):
+    """Documents (deterministic) made of real sentences; chunks come from the project's chunker.
+    `with_sets` puts them in bench_sets' sets (otherwise each is in `all` only)."""
     from index.types import Document
 
     docs = []
@@ -191,6 +201,7 @@ def synthetic_documents(abstracts, plan: np.ndarray):
                 text=text,
                 kind="text",
                 content_hash=f"{GENERATOR_VERSION}-{j}-{len(text)}",
+                sets=bench_sets(j) if with_sets else ("all",),
             )
         )
     return docs
@@ -300,16 +311,18 @@ def ensure_large_index(
     corpus: Path | None = None,
     encoder=None,
     index_kind: str | None = None,
+    with_sets: bool = False,
 ) -> dict:
-    """Build (or reuse from the cache) the synthetic index for `size`; returns what was done."""
+    """Build (or reuse from the cache) the synthetic index for `size`; returns what was done. `with_sets`
+    builds it with bench_sets' document sets, in a folder of its own (`speed-<size>-sets`)."""
     from index.build import build_index
     from index.embedding import MODEL_NAME
     from index.store import IndexStore
 
     cache = cache or (root / ".bench_cache")
-    settings = large_settings(root, size, cache)
+    settings = large_settings(root, size + ("-sets" if with_sets else ""), cache)
     marker = settings.index_path / "bench.json"
-    want = {"generator": GENERATOR_VERSION, "n": n, "index_kind": index_kind}
+    want = {"generator": GENERATOR_VERSION, "n": n, "index_kind": index_kind} | ({"sets": True} if with_sets else {})
     if IndexStore(settings.index_path).exists() and marker.is_file():
         got = json.loads(marker.read_text())
         if all(got.get(k) == v for k, v in want.items()):
@@ -319,7 +332,7 @@ def ensure_large_index(
     abstracts = load_abstracts(corpus)
     tvecs, tmeta = title_vectors(root, abstracts, cache, encoder=encoder)
     plan = synthetic_plan(len(abstracts), n)
-    docs = synthetic_documents(abstracts, plan)
+    docs = synthetic_documents(abstracts, plan, with_sets)
     t_gen = time.perf_counter() - t0
     name = getattr(encoder, "name", None) or MODEL_NAME
     if settings.index_path.exists():
@@ -721,6 +734,123 @@ def check_targets(out: dict) -> dict:
     return t
 
 
+def sets_worker(spec: dict) -> dict:
+    """Run in a subprocess: on the 100k index with document sets, time search and Engine.ask unfiltered
+    and filtered to each set, check that every hit is in its set, and the filtered dense recall."""
+    from index.engine import Engine
+    from index.retrieve import search_params
+    from index.search import keyword_query, search
+    from index.sets import wanted
+
+    root, cache = Path(spec["root"]), Path(spec["cache"])
+    settings = large_settings(root, spec["size"] + "-sets", cache)
+    engine = Engine(settings)
+    build = engine.build()
+    engine.encoder.load()
+    questions = scifact_questions(root)[: int(spec.get("queries", 200))]
+    qvecs = engine.embed_questions(questions)
+    sp = search_params(engine.answerer.p)
+    k = engine.answerer.p.candidates + engine.answerer.p.retrieve_extra
+    out: dict = {"chunks": build.n_chunks, "index_type": build.manifest.get("index_type"), "sets": {}}
+    for name in ("all", *(n for n, _ in SET_SHARES)):
+        scope, _ = build.scope(wanted([name], None))
+        for q, v in zip(questions[:5], qvecs[:5]):  # warm: the scope is made, the pages are read
+            search(build, q, v, sp, k=k, scope=scope)
+        dense_ms, kw_ms, search_ms, outside = [], [], [], 0
+        recall = []
+        for q, v in zip(questions, qvecs):
+            t0 = time.perf_counter()
+            build.dense(v, sp.depth, scope)
+            dense_ms.append((time.perf_counter() - t0) * 1000)
+            match = keyword_query(build, q)
+            t0 = time.perf_counter()
+            build.keyword(match, sp.depth, scope)
+            kw_ms.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            hits = search(build, q, v, sp, k=k, scope=scope)
+            search_ms.append((time.perf_counter() - t0) * 1000)
+            if scope is not None:
+                outside += sum(not scope.allows(h.chunk_id) for h in hits)
+        if scope is not None:  # the filtered dense top-10 against exact search over the set's own vectors
+            ids = np.flatnonzero(scope.mask)
+            sub = build.vectors.chunk_vecs[ids - 1]
+            exact = exact_topk(sub, qvecs[:50], 10)
+            got = [[c for c, _ in build.dense(v, 10, scope)] for v in qvecs[:50]]
+            recall.append(recall_at_k(got, [[int(ids[i - 1]) for i in row] for row in exact.tolist()], 10))
+        asks = measure_asks_scoped(engine, questions, [name] if name != "all" else None)
+        out["sets"][name] = {
+            "chunks": build.n_chunks if scope is None else scope.chunks,
+            "dense_ms": percentiles(dense_ms),
+            "keyword_ms": percentiles(kw_ms),
+            "search_ms": percentiles(search_ms),
+            "ask_ms": asks,
+            "hits_outside_set": outside,
+            "dense_recall_at_10": round(recall[0], 4) if recall else None,
+        }
+    out["rss_mb"] = round(peak_rss_mb(), 1)
+    return out
+
+
+def measure_asks_scoped(engine, questions: list[str], sets, n: int = 100) -> dict:
+    """Warm Engine.ask latency limited to `sets` (None: every document), over distinct questions."""
+    from index.errors import QuestionError
+
+    ms = []
+    for i in range(n):
+        q = questions[i % len(questions)] + ("" if i < len(questions) else f" ({i})")
+        t0 = time.perf_counter()
+        try:
+            engine.ask(q, sets=sets)
+        except QuestionError:
+            continue
+        ms.append((time.perf_counter() - t0) * 1000)
+    return percentiles(ms)
+
+
+def sets_main(args) -> int:
+    """`qabot bench sets`: filtered against unfiltered search at 100k chunks, one index, sets in SQLite."""
+    from index.config import load_settings
+
+    as_json = bool(getattr(args, "json", False))
+    settings = load_settings(getattr(args, "config", None))
+    root = settings.root
+    cache = root / ".bench_cache"
+    spec = {"root": str(root), "cache": str(cache), "size": "100k", "n": SIZES["100k"]}
+    _say("100k with document sets: building or reusing the cached synthetic index …", as_json)
+    info = _run_worker("--large-build-worker", spec | {"sets": True}, timeout=4 * 3600)
+    built = "cached" if info.get("cached") else f"built in {info.get('build_s')} s"
+    _say(f"  {info['chunks']} chunks ({built})", as_json)
+    _say("searching and asking, unfiltered and per set …", as_json)
+    res = _run_worker("--sets-worker", spec)
+    res |= {
+        "command": "qabot bench sets" + (" --json" if as_json else ""),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine(),
+        "note": "sets: every 2nd synthetic document in `half`, every 10th in `tenth`, every 100th in `hundredth`; "
+        "SciFact queries; one FAISS index filtered by IDSelectorBitmap, FTS5 rows filtered by the same mask",
+    }
+    if as_json:
+        print(json.dumps(res))
+        return 0
+    print(
+        f"{res['chunks']} chunks, {res['index_type']} index; p50 / p95 ms over "
+        f"{res['sets']['all']['dense_ms']['n']} queries"
+    )
+    print(
+        f"  {'set':<10} {'chunks':>8} {'dense':>13} {'keyword':>13} {'search':>13} {'Engine.ask':>13}"
+        "  outside  recall@10"
+    )
+    for name, r in res["sets"].items():
+        cell = lambda d: f"{d['p50']:.1f} / {d['p95']:.1f}"
+        print(
+            f"  {name:<10} {r['chunks']:>8} {cell(r['dense_ms']):>13} {cell(r['keyword_ms']):>13} "
+            f"{cell(r['search_ms']):>13} {cell(r['ask_ms']):>13}  {r['hits_outside_set']:>7}  "
+            f"{'-' if r['dense_recall_at_10'] is None else r['dense_recall_at_10']}"
+        )
+    print(f"  peak RSS {res['rss_mb']} MB")
+    return 0
+
+
 def _worker_main(argv: list[str]) -> int:
     kind, spec = argv[0], json.loads(argv[1])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -738,7 +868,11 @@ def _worker_main(argv: list[str]) -> int:
         st = load_settings(spec.get("config"), **({"index_dir": spec["index_dir"]} if spec.get("index_dir") else {}))
         res = measure_build(st, rounds=int(spec.get("rounds", 1)))
     elif kind == "--large-build-worker":
-        res = ensure_large_index(Path(spec["root"]), spec["size"], int(spec["n"]), Path(spec["cache"]))
+        res = ensure_large_index(
+            Path(spec["root"]), spec["size"], int(spec["n"]), Path(spec["cache"]), with_sets=bool(spec.get("sets"))
+        )
+    elif kind == "--sets-worker":
+        res = sets_worker(spec)
     elif kind == "--lag-worker":
         res = loop_lag_worker(spec)
     else:

@@ -62,7 +62,14 @@ def _print_answer(answer) -> None:
 
     bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
-    print(visible(f"Q: {answer.question}\n"))
+    print(visible(f"Q: {answer.question}"))
+    if answer.follow_up:
+        print(visible(f"   (following up on: {answer.follow_up}; searched: {answer.understood})"))
+    if answer.sets and answer.sets != ("all",):
+        print(visible(f"   (sets: {', '.join(answer.sets)})"))
+    print()
+    if answer.note:
+        print(visible(f"Note: {answer.note}."))
     if answer.abstained:
         print("I couldn't find that in the documents.")
         if answer.quotes:
@@ -72,7 +79,7 @@ def _print_answer(answer) -> None:
         body = textwrap.fill(text, width=88, initial_indent="   “", subsequent_indent="    ") + "”"
         body = placeholders_to(body, BOLD if bold else "", PLAIN if bold else "")
         print(f"{i}. " + body.lstrip())
-        meta = q.title + (f" ({q.date})" if q.date else "")
+        meta = ("saved answer: " if q.saved else "") + q.title + (f" ({q.date})" if q.date else "")
         print(visible(f"   — {meta}", keep=""))
         print(visible(f"     {q.url or q.doc}", keep=""))
         print()
@@ -84,19 +91,20 @@ def cmd_ask(args) -> int:
     from index.terminal import json_text
 
     engine = _engine(args)
+    scope = {"sets": args.set or None, "guild_id": args.guild}
     if args.batch:
         fh = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
         with fh:
             for line in fh:
                 question = line.rstrip("\n")
                 try:
-                    out = engine.ask(question).to_json()
+                    out = engine.ask(question, **scope).to_json()
                 except QuestionError as exc:
                     out = {"question": question, "abstained": True, "quotes": [], "took_ms": 0.0, "error": str(exc)}
                 print(json_text(out), flush=True)
         return 0
     question = " ".join(args.question)
-    answer = engine.ask(question)  # a QuestionError becomes exit 2 with its message, in main
+    answer = engine.ask(question, previous=args.previous, **scope)  # a QuestionError: exit 2 with its message
     if args.json:
         print(json_text(answer.to_json()))
     else:
@@ -146,8 +154,12 @@ def _print_source_status(rows: list[dict]) -> None:
         docs = "?" if r["documents"] is None else str(r["documents"])
         last = r["last_ok"] or ("-" if r["kind"] == "folder" else "never")
         state = "STALE " if r["stale"] else ""
+        sets = ", ".join(r.get("sets") or ["all"])
         print(
-            visible(f"  {state}{r['name']}  [{r['kind']}]  {docs} documents  last sync {last}  next {r['next_sync']}")
+            visible(
+                f"  {state}{r['name']}  [{r['kind']}]  {docs} documents  sets {sets}  last sync {last}  "
+                f"next {r['next_sync']}"
+            )
         )
         if r["last_error"]:
             print(visible(f"      last error: {r['last_error']}", keep=""))
@@ -164,7 +176,9 @@ def cmd_sources(args) -> int:
         else:
             _print_source_status(rows)
         return 0
-    docs = engine.sources(args.filter or "")
+    docs = engine.sources(args.filter or "", guild_id=args.guild)
+    if args.set:
+        docs = [d for d in docs if set(args.set) & set(d["sets"])]
     if args.json:
         print(json_text(docs, indent=1))
         return 0
@@ -172,12 +186,16 @@ def cmd_sources(args) -> int:
         _print_source_status(engine.source_status())
         print()
     for d in docs:
+        sets = [n for n in d["sets"] if n != "all"]
         print(
             visible(f"{d['date'] or '          '}  {d['title']}", keep="")
+            + (visible(f"  [{', '.join(sets)}]", keep="") if sets else "")
             + "\n            "
             + visible(d["url"] or d["path"], keep="")
         )
-    print(f"{len(docs)} documents")
+    counts = engine.info()["sets"]
+    shown = {n: c for n, c in counts.items() if not n.startswith("saved:") or n == f"saved:{args.guild}"}
+    print(f"{len(docs)} documents; sets: " + ", ".join(f"{n} ({c['documents']})" for n, c in shown.items()))
     return 0
 
 
@@ -279,6 +297,14 @@ def cmd_bench(args) -> int:
         from bench.sources import main as sources_main
 
         return sources_main(args)
+    if args.what == "followups":
+        from bench.followups import main as followups_main
+
+        return followups_main(args)
+    if args.what == "sets":
+        from bench.speed import sets_main
+
+        return sets_main(args)
     from bench.speed import main as speed_main
 
     return speed_main(args)
@@ -319,6 +345,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--batch", metavar="FILE", help="one question per line from FILE ('-' for standard input); implies --json"
     )
+    a.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME",
+        help="answer only from documents in this set (repeatable; default: every document, set `all`)",
+    )
+    a.add_argument(
+        "--guild", type=int, metavar="ID", help="also search this Discord server's saved answers (set saved:ID)"
+    )
+    a.add_argument(
+        "--previous",
+        metavar="QUESTION",
+        help="the earlier question this one follows up (its subject is carried over when needed)",
+    )
     a.set_defaults(func=cmd_ask)
 
     i = sub.add_parser("index", help="sync the git and web sources, then build or update the index incrementally")
@@ -345,8 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--status",
         action="store_true",
-        help="only the sources: kind, documents, last good sync, next sync, last error",
+        help="only the sources: kind, documents, sets, last good sync, next sync, last error",
     )
+    s.add_argument("--set", action="append", metavar="NAME", help="only documents in this set (repeatable)")
+    s.add_argument("--guild", type=int, metavar="ID", help="list this Discord server's saved answers too")
     s.set_defaults(func=cmd_sources)
 
     e = sub.add_parser("eval", help="score answers on a question set (JSONL, the shared eval format)")
@@ -370,10 +412,17 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "bench",
         help="benchmarks: `bench beir DIR` (retrieval quality), `bench squad DIR` "
-        "(answering and abstaining, SQuAD 2.0 open), `bench speed` or `bench sources` (sync and watch)",
+        "(answering and abstaining, SQuAD 2.0 open), `bench speed`, `bench sources` (sync and watch), "
+        "`bench sets` (filtered vs unfiltered search at 100k chunks) or `bench followups [FILE]` "
+        "(two-turn exchanges alone and in context)",
     )
-    b.add_argument("what", choices=["beir", "squad", "speed", "sources"])
-    b.add_argument("dir", nargs="?", help="the dataset folder (for `bench beir` and `bench squad`)")
+    b.add_argument("what", choices=["beir", "squad", "speed", "sources", "sets", "followups"])
+    b.add_argument(
+        "dir",
+        nargs="?",
+        help="the dataset folder (for `bench beir` and `bench squad`); for `bench followups` the exchanges "
+        "(default tests/data/followups.jsonl)",
+    )
     b.add_argument(
         "--folds",
         type=int,

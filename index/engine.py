@@ -63,8 +63,10 @@ class Refresh:
         return "; ".join(parts)
 
 
-def check_question(question: str, max_chars: int = 1000) -> str:
-    """The question cleaned of control characters, or QuestionError saying what to ask instead."""
+def check_question(question: str, max_chars: int = 1000, need_terms: bool = True) -> str:
+    """The question cleaned of control characters, or QuestionError saying what to ask instead.
+    `need_terms=False` lets through a question without a word to search for ("what's its name?"): a
+    follow-up, which its earlier question may complete."""
     if not isinstance(question, str):
         raise QuestionError("Ask a question as text.")
     cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question)
@@ -73,7 +75,7 @@ def check_question(question: str, max_chars: int = 1000) -> str:
         raise QuestionError("The question is empty. Ask something like: which banks were sanctioned?")
     if len(cleaned) > max_chars:
         raise QuestionError(f"The question is {len(cleaned)} characters long; please keep it under {max_chars}.")
-    if not content_terms(cleaned):
+    if need_terms and not content_terms(cleaned):
         raise QuestionError(
             "That question has no words to search for. Try naming what you want to know, "
             "for example: which banks were sanctioned?"
@@ -317,9 +319,11 @@ class Engine:
         answers are searched too (and no other server's, ever). `previous`: the earlier question this
         one may follow up (index/followup.py decides; Answer.follow_up says whether it did)."""
         t0 = time.perf_counter()
-        q = check_question(question, self.settings.max_question_chars)
+        q = check_question(question, self.settings.max_question_chars, need_terms=not previous)
         fu = understand(previous, q) if previous else None
         searched = fu.question if fu is not None and fu.previous else q
+        if previous:
+            check_question(searched, len(searched) + 1)  # still nothing to search for: say so
         names = wanted(sets, guild_id)
         with self._using() as build:  # captured once: a switch during this ask does not affect it
             scope, note = build.scope(names)
@@ -331,6 +335,8 @@ class Engine:
                     self.embed_questions([searched, *parsed.parts])
                 qvec = self.embed_question(searched)
                 answer = self.answerer.answer(build, parsed, qvec, embed=self.embed_questions, scope=scope)
+                if guild_id is not None:
+                    answer = self._prefer_saved(build, answer, parsed, qvec, saved_set(guild_id))
                 if build.manifest.get("line_links"):
                     for quote in (*answer.quotes, *answer.more):
                         _link_lines(build, quote)
@@ -353,6 +359,31 @@ class Engine:
         return await asyncio.to_thread(self.ask, question, sets=sets, guild_id=guild_id, previous=previous)
 
     # ---- saved answers -------------------------------------------------------------------
+    def _prefer_saved(self, build: Build, answer: Answer, parsed, qvec: np.ndarray, name: str) -> Answer:
+        """The answer with the server's saved answer first when the question repeats its question
+        (saved.same_question); unchanged otherwise."""
+        from .present import saved_quote
+        from .saved import same_question
+        from .text import term_set
+
+        asked = build.saved_questions(name)
+        if not asked:
+            return answer
+        cos = self.embed_questions([q for _, q in asked]) @ np.asarray(qvec, dtype=np.float32)
+        best = None
+        for (doc_id, q), c in sorted(zip(asked, cos), key=lambda x: -float(x[1])):
+            terms = term_set(q + " " + build.doc_text(doc_id))
+            if same_question(float(c), parsed.names, terms):
+                best = (doc_id, float(c))
+                break
+        if best is None:
+            return answer
+        first = saved_quote(build, best[0], best[1], parsed)
+        rest = [] if answer.abstained else [q for q in answer.quotes if q.doc != first.doc]
+        answer.quotes = [first, *rest][: self.settings.max_quotes]
+        answer.abstained = False
+        return answer
+
     def save_answer(self, saved: SavedAnswer) -> BuildSummary:
         """Store a message as a saved answer of its server (index/saved.py) and index it at once,
         incrementally (only its text is embedded). SavedAnswerError when it has nothing to quote."""

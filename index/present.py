@@ -25,12 +25,25 @@ MIN_RARE_TERM_CHARS = 3  # shorter terms ("of", "u.s") never count as rare
 FRAGMENT_WORDS = 8  # a #:~:text= fragment quotes a sentence this long whole …
 FRAGMENT_ENDS = 4  # … a longer one by this many words at each end
 NO_DATE = "9999"  # undated documents sort after every dated one
+SAVED_WHOLE_MAX = 1500  # a saved answer (index/saved.py) this short is quoted whole: the reply, as it was written
+
+
+def _once(quotes: list[Quote]) -> list[Quote]:
+    """Quotes without repeats: two sentences of one short saved answer both quote the whole message."""
+    seen: set[tuple[str, int, int]] = set()
+    out = []
+    for q in quotes:
+        key = (q.doc, q.start, q.end)
+        if key not in seen:
+            seen.add(key)
+            out.append(q)
+    return out
 
 
 def abstention(build: Build, ev: Evidence, p: AnswerParams, confidence: float | None = None) -> Answer:
     """An abstention: the closest passages, one per document, marked as not an answer."""
     closest = pick(list(ev.sentences), p.closest_quotes, 0.0, spread=True)
-    quotes = [quote(build, s, p, closest=True) for s in closest]
+    quotes = _once([quote(build, s, p, closest=True) for s in closest])
     return Answer(
         ev.question.text,
         True,
@@ -65,11 +78,13 @@ def answered(
 ) -> Answer:
     """An answer quoting `chosen`, with further passages for "more passages"."""
     more = [s for s in pick(list(ev.sentences), limit + p.more_quotes, 0.0) if s not in chosen][: p.more_quotes]
+    quotes = _once([quote(build, s, p, question=ev.question) for s in chosen])
+    shown = {(q.doc, q.start, q.end) for q in quotes}
     return Answer(
         ev.question.text,
         False,
-        [quote(build, s, p, question=ev.question) for s in chosen],
-        more=[quote(build, s, p) for s in more],
+        quotes,
+        more=[q for q in _once([quote(build, s, p) for s in more]) if (q.doc, q.start, q.end) not in shown],
         build_id=build.build_id,
         built_at=build.built_at,
         confidence=confidence,
@@ -84,7 +99,11 @@ def quote(
     meta = build.documents[s.doc_id]
     text_all = build.doc_text(s.doc_id)
     start, end = s.start, s.end
-    if len(text_all[start:end].split()) < p.min_words:
+    saved = any(is_saved(n) for n in meta["sets"])
+    if saved and len(text_all.strip()) <= SAVED_WHOLE_MAX:  # the whole reply, its url the jump link as saved
+        start = len(text_all) - len(text_all.lstrip())
+        end = len(text_all.rstrip())
+    elif len(text_all[start:end].split()) < p.min_words:
         nxt = build.sentence_at(s.doc_id, s.ord + 1)
         if nxt is not None and "\n\n" not in text_all[end : nxt[0]]:
             end = nxt[1]
@@ -99,7 +118,7 @@ def quote(
         text=text,
         doc=meta["path"],
         title=meta["title"],
-        url=text_fragment_link(meta["url"], text, meta["kind"], page),
+        url=meta["url"] if saved else text_fragment_link(meta["url"], text, meta["kind"], page),
         date=meta["date"],
         score=s.score,
         start=start,
@@ -107,7 +126,36 @@ def quote(
         heading=s.heading,
         closest=closest,
         marks=answer_spans(question, text) if question is not None else [],
-        saved=any(is_saved(n) for n in meta["sets"]),
+        saved=saved,
+    )
+
+
+def saved_quote(build: Build, doc_id: int, score: float, question: Question | None = None) -> Quote:
+    """A saved answer (index/saved.py) quoted as its reply was written: whole up to SAVED_WHOLE_MAX
+    characters, else its first sentences up to that length; its url is the message's jump link."""
+    meta = build.documents[doc_id]
+    text_all = build.doc_text(doc_id)
+    start = len(text_all) - len(text_all.lstrip())
+    end = len(text_all.rstrip())
+    if end - start > SAVED_WHOLE_MAX:
+        ord_, last = 0, None
+        while (span := build.sentence_at(doc_id, ord_)) is not None and (
+            last is None or span[1] - start <= SAVED_WHOLE_MAX
+        ):
+            last, ord_ = span[1], ord_ + 1
+        end = last or end
+    text = text_all[start:end]
+    return Quote(
+        text=text,
+        doc=meta["path"],
+        title=meta["title"],
+        url=meta["url"],
+        date=meta["date"],
+        score=score,
+        start=start,
+        end=end,
+        marks=answer_spans(question, text) if question is not None else [],
+        saved=True,
     )
 
 

@@ -11,6 +11,13 @@ documents in the set `saved:<guild id>` only (index/sets.py), never in `all`: an
 when it names that guild. The document's text is the message's content verbatim, its url the message's
 jump link, and its title the question it replied to (when given), so the same question asked again
 finds it by title as well as by text. Removing the file and rebuilding undoes a save.
+
+A saved answer wins when its question is asked again: the asked question's vector is within
+MATCH_COS of the saved reply's question (0.89 for "which mixer got sanctioned by treasury in 2023"
+against "Which mixer did Treasury sanction in 2023?"; unrelated questions of the same corpus stay
+under 0.4), and every name and number the asked question has is in that question or the reply (the
+model hardly tells 2022 from 2023: 0.99). It is then quoted first, whatever the documents say; a
+saved answer without a question, or asked about differently, competes with the documents as usual.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SAVED_DIR = "saved"  # in the index folder
 MAX_TEXT_CHARS = 10_000  # a Discord message is at most 4,000; anything longer is not a message
+MATCH_COS = 0.8  # the asked question against a saved answer's question: "the same question again"
 FIELDS = ("guild_id", "channel_id", "message_id", "author", "created_at", "url", "question")
 
 
@@ -154,6 +162,11 @@ def document(saved: SavedAnswer) -> Document:
         content_hash=hashlib.sha256(to_markdown(saved).encode("utf-8")).hexdigest(),
         sets=(saved_set(saved.guild_id),),
     )
+
+
+def same_question(cos: float, asked_names: frozenset[str], saved_terms: set[str]) -> bool:
+    """Whether an ask repeats a saved answer's question (the module docstring's rule)."""
+    return cos >= MATCH_COS and asked_names <= saved_terms
 
 
 def saved_documents(index_path: Path) -> tuple[list[Document], list[str]]:

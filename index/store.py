@@ -158,6 +158,7 @@ class Build:
         self.has_doc_fts = self.content.has_doc_fts
         self._doc_ids: dict[str, int] | None = None
         self._scopes: dict[tuple[str, ...], tuple[Scope | None, str]] = {}
+        self._memo: dict[tuple[str, str], list[tuple[int, str]]] = {}  # saved_questions by set
 
     @property
     def n_chunks(self) -> int:
@@ -181,6 +182,16 @@ class Build:
             if len(self._scopes) >= SCOPE_CACHE:
                 self._scopes.clear()
             got = self._scopes[names] = (scope, note)
+        return got
+
+    def saved_questions(self, name: str) -> list[tuple[int, str]]:
+        """(document id, the question it replied to) of every saved answer in set `name` that has one."""
+        key = ("questions", name)
+        got = self._memo.get(key)
+        if got is None:
+            ids = [i for i, d in self.documents.items() if name in d["sets"]]
+            got = [(i, q) for i in ids if (q := str(self.doc_meta(i).get("question") or "").strip())]
+            self._memo[key] = got
         return got
 
     def set_counts(self) -> dict[str, dict[str, int]]:
