@@ -125,11 +125,12 @@ class QABot(commands.Bot):
 
     # ------------------------------------------------------------------ answering
 
-    def validate(self, question: str | None) -> str | None:
+    def validate(self, question: str | None, follow_up: bool = False) -> str | None:
         """A short message when the question can't be asked, else None (the engine's own check, so the
-        limit counts the cleaned question, as the CLI does)."""
+        limit counts the cleaned question, as the CLI does). A possible `follow_up` may lack words of its
+        own ("what's its name?"): its earlier question may complete it, and the engine says if not."""
         try:
-            check_question(question or "", self.settings.max_question_chars)
+            check_question(question or "", self.settings.max_question_chars, need_terms=not follow_up)
         except QuestionError as exc:
             return str(exc)
         return None

@@ -84,11 +84,15 @@ async def test_a_reply_to_an_answer_follows_up_on_it(world):
     answer = world.channel.last_message
     assert answer.author.id == me.id and "Kenji Sato" in card_text(answer)
 
-    await world.bob.send(world.channel, HOW_FAST, reply_to=answer)
+    reply = await world.bob.send(world.channel, HOW_FAST, reply_to=answer)
     card = world.channel.last_message
-    assert card.author.id == me.id and card.reference.message_id != answer.id
+    assert card.author.id == me.id and card.reference.message_id == reply.id
     assert following_up_on(card_text(card)) == COUNCIL_LEAD
     assert COUNCIL_SPEED in card_text(card) and REFUND_SPEED not in card_text(card)
+
+    # "Ask the docs" on that reply understands it the same way, privately.
+    menu = await world.alice.context_menu(world.channel, "Ask the docs", reply)
+    assert menu.ephemeral and following_up_on(card_text(menu)) == COUNCIL_LEAD
 
     # A reply to someone else's message is not a follow-up (and, without a mention, not a question).
     chat = await world.alice.send(world.channel, "I think the council meets on Mondays.")
@@ -132,3 +136,16 @@ async def test_the_earlier_question_is_shown_inert(world):
     assert shown != line and forgeries(shown) == []
     assert "\\*\\*Refund Desk\\*\\*" in shown and "@\u200beveryone" in shown
     assert thread.last_message.mentions == [] and not thread.last_message.mention_everyone
+
+
+async def test_a_follow_up_needs_no_words_of_its_own(world):
+    """"Where is it?" has nothing to search for alone; in the answer's thread its earlier question completes it."""
+    alone = await world.alice.slash(world.channel, "ask", question="Where is it?")
+    assert alone.ephemeral and not deferred_with_thinking(world.env, alone)
+    assert "no words to search for" in alone.response.content
+
+    thread = await thread_for(world, REFUND_LEAD)
+    await world.bob.send(thread, "Where is it?")
+
+    card = thread.last_message
+    assert following_up_on(card_text(card)) == REFUND_LEAD and "Lisbon" in card_text(card)

@@ -85,7 +85,10 @@ class Ask(commands.Cog):
     ) -> None:
         """Validate, defer with thinking, answer off the loop, follow up with the card. In a thread the bot
         answered in (or on a reply to its answer, from the context menu) the question is a follow-up."""
-        problem = self.bot.validate(question) or self.bot.rate_limited(interaction.user.id, guild)
+        maybe_follow_up = isinstance(interaction.channel, discord.Thread) or (
+            message is not None and message.reference is not None
+        )
+        problem = self.bot.validate(question, maybe_follow_up) or self.bot.rate_limited(interaction.user.id, guild)
         if problem:
             await send_private(interaction, problem)
             return
@@ -211,7 +214,7 @@ class Ask(commands.Cog):
         if not self._addressed(message, guild, replied_to is not None):
             return
         question = self._question_text(message)
-        problem = self.bot.validate(question)
+        problem = self.bot.validate(question, replied_to is not None or isinstance(message.channel, discord.Thread))
         if problem is None and (problem := self.bot.rate_limited(message.author.id, guild)):
             # In public, over the limit: say so once per window, then stay quiet (no reply flood).
             if not self.bot.rate_limiter.told_once((guild.guild_id, message.author.id)):
