@@ -139,7 +139,7 @@ async def test_the_earlier_question_is_shown_inert(world):
 
 
 async def test_a_follow_up_needs_no_words_of_its_own(world):
-    """"Where is it?" has nothing to search for alone; in the answer's thread its earlier question completes it."""
+    """`Where is it?` has nothing to search for alone; in the answer's thread its earlier question completes it."""
     alone = await world.alice.slash(world.channel, "ask", question="Where is it?")
     assert alone.ephemeral and not deferred_with_thinking(world.env, alone)
     assert "no words to search for" in alone.response.content
