@@ -160,12 +160,9 @@ class QABot(commands.Bot):
                 changes = {}
         return GuildSettings.of(self.settings, changes, guild_id)
 
-    async def change_setting(self, guild_id: int, name: str, value=None, *, reset: bool = False) -> GuildSettings:
-        """Store (or, with `reset`, forget) one setting of a server off the event loop; effective at once."""
-        if reset:
-            await asyncio.to_thread(self.server_settings.reset, guild_id, name)
-        else:
-            await asyncio.to_thread(self.server_settings.set, guild_id, name, value)
+    async def change_settings(self, guild_id: int, values: dict) -> GuildSettings:
+        """Store settings of a server (None: back to the default) off the event loop; effective at once."""
+        await asyncio.to_thread(self.server_settings.update, guild_id, values)
         return await self.guild_settings(guild_id)
 
     # ------------------------------------------------------------------ answering

@@ -112,28 +112,31 @@ class GuildStore:
 
     def set(self, guild_id: int, name: str, value: Any) -> None:
         """Store one setting for a server (at once, durably)."""
-        if name not in SETTINGS:
-            raise KeyError(name)
-        with self._lock:
-            with self._db() as db:
-                db["settings"].upsert(
-                    {
-                        "guild_id": guild_id,
-                        "name": name,
-                        "value": json.dumps(value),
-                        "changed_at": time.time(),
-                    },
-                    pk=("guild_id", "name"),
-                )
-            self._cache.pop(guild_id, None)  # read back on next use, as a restart would
+        self.update(guild_id, {name: value})
 
     def reset(self, guild_id: int, name: str) -> bool:
         """Forget a server's own value of one setting (the default applies again); False if it had none."""
+        return bool(self.update(guild_id, {name: None}))
+
+    def update(self, guild_id: int, values: dict[str, Any]) -> int:
+        """Store several settings of a server in one transaction (all or none); a None value forgets the
+        server's own value. Returns how many rows were written or removed."""
+        unknown = set(values) - set(SETTINGS)
+        if unknown:
+            raise KeyError(", ".join(sorted(unknown)))
+        touched = 0
         with self._lock:
             with self._db() as db:
-                gone = db.execute("delete from settings where guild_id = ? and name = ?", [guild_id, name]).rowcount
-            self._cache.pop(guild_id, None)
-        return bool(gone)
+                for name, value in values.items():
+                    if value is None:
+                        cursor = db.execute("delete from settings where guild_id = ? and name = ?", [guild_id, name])
+                        touched += cursor.rowcount
+                        continue
+                    row = {"guild_id": guild_id, "name": name, "value": json.dumps(value), "changed_at": time.time()}
+                    db["settings"].upsert(row, pk=("guild_id", "name"))
+                    touched += 1
+            self._cache.pop(guild_id, None)  # read back on next use, as a restart would
+        return touched
 
     @contextmanager
     def _db(self):

@@ -61,6 +61,14 @@ def test_changes_are_kept_per_server_and_read_back_by_a_new_store(tmp_path):
     with pytest.raises(KeyError):
         store.set(1, "discord_token", "x")  # only the per-server settings
 
+    # Several at once (the rate limit's two numbers): written together, forgotten together.
+    assert store.update(3, {"rate_limit_count": 2, "rate_limit_seconds": 10.0}) == 2
+    with pytest.raises(KeyError):
+        store.update(3, {"rate_limit_count": 9, "nonsense": 1})
+    assert store.changes(3) == {"rate_limit_count": 2, "rate_limit_seconds": 10.0}  # nothing of the refused update
+    assert store.update(3, {"rate_limit_count": None, "rate_limit_seconds": None}) == 2
+    assert GuildStore(tmp_path / "guilds.sqlite").changes(3) == {}
+
 
 def test_a_store_that_cannot_be_opened_says_so(tmp_path):
     (tmp_path / "guilds.sqlite").mkdir()

@@ -85,9 +85,7 @@ class Ask(commands.Cog):
     ) -> None:
         """Validate, defer with thinking, answer off the loop, follow up with the card. In a thread the bot
         answered in (or on a reply to its answer, from the context menu) the question is a follow-up."""
-        maybe_follow_up = isinstance(interaction.channel, discord.Thread) or (
-            message is not None and message.reference is not None
-        )
+        maybe_follow_up = isinstance(interaction.channel, discord.Thread) or bool(message and message.reference)
         problem = self.bot.validate(question, maybe_follow_up) or self.bot.rate_limited(interaction.user.id, guild)
         if problem:
             await send_private(interaction, problem)
@@ -98,7 +96,7 @@ class Ask(commands.Cog):
             # Discord lost the interaction (or is failing): nothing can be shown to the user now.
             log.warning("could not acknowledge the question (interaction %s)", interaction.id, exc_info=True)
             return
-        previous = await self.earlier_question(interaction.channel, message)
+        previous = await self.earlier_question(interaction.channel, message, await self._replied_to(message))
         try:
             answer, answer_id = await self.bot.answer(
                 question,
@@ -132,12 +130,13 @@ class Ask(commands.Cog):
 
     # ------------------------------------------------------------------ follow-ups
 
-    async def earlier_question(self, channel, message: discord.Message | None = None) -> str | None:
-        """The question a new one follows up on: that of the bot's answer `message` replies to, else that of
-        the bot's last answer in the thread (before `message`); None outside both."""
-        target = await self._replied_to(message)
-        if target is not None:
-            earlier = await self._question_of(target)
+    async def earlier_question(
+        self, channel, message: discord.Message | None, replied_to: discord.Message | None
+    ) -> str | None:
+        """The question a new one follows up on: that of the bot's answer `message` replies to (`replied_to`),
+        else that of the bot's last answer in the thread (before `message`); None outside both."""
+        if replied_to is not None:
+            earlier = await self._question_of(replied_to)
             if earlier:
                 return earlier
         if not isinstance(channel, discord.Thread):
@@ -177,7 +176,7 @@ class Ask(commands.Cog):
             return None
         try:
             answer = await self.bot.answer_for(ids[0])
-        except Exception:
+        except QabotError:
             log.warning("could not read answer %s back for a follow-up", ids[0], exc_info=True)
             return None
         if answer is None:
@@ -223,7 +222,7 @@ class Ask(commands.Cog):
         if problem:
             await self._reply(message, guild, None, content=problem)
             return
-        previous = await self.earlier_question(message.channel, message)
+        previous = await self.earlier_question(message.channel, message, replied_to)
         try:
             answer, answer_id = await self.bot.answer(
                 question,

@@ -125,8 +125,7 @@ class Config(commands.GroupCog, group_name="config", group_description="This ser
         assert guild_id is not None  # the group is guild_only
         before = await self.bot.guild_settings(guild_id)
         try:
-            for setting, value in values.items():
-                after = await self.bot.change_setting(guild_id, setting, value, reset=value is None)
+            after = await self.bot.change_settings(guild_id, values)
         except QabotError as exc:
             log.warning("could not change %s in server %s: %s", ", ".join(values), guild_id, exc)
             await send_private(interaction, f"I couldn't save that setting: {explain(exc)}. Nothing changed.")
