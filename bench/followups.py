@@ -64,11 +64,10 @@ def run(engine, path: str | Path = DEFAULT_FILE) -> dict:
     return {"totals": totals, "rows": rows}
 
 
-def main(args) -> int:
-    from cli.main import _engine
-
+def main(args, engine) -> int:
+    """Print every exchange's outcome alone and in context, then the totals (`--json`: one object)."""
     path = getattr(args, "dir", None) or DEFAULT_FILE
-    out = run(_engine(args), path)
+    out = run(engine, path)
     if getattr(args, "json", False):
         print(json.dumps(out))
         return 0

@@ -157,8 +157,8 @@ def _print_source_status(rows: list[dict]) -> None:
         sets = ", ".join(r.get("sets") or ["all"])
         print(
             visible(
-                f"  {state}{r['name']}  [{r['kind']}]  {docs} documents  sets {sets}  last sync {last}  "
-                f"next {r['next_sync']}"
+                f"  {state}{r['name']}  [{r['kind']}]  {docs} documents  last sync {last}  "
+                f"next {r['next_sync']}  sets {sets}"
             )
         )
         if r["last_error"]:
@@ -195,7 +195,8 @@ def cmd_sources(args) -> int:
         )
     counts = engine.info()["sets"]
     shown = {n: c for n, c in counts.items() if not n.startswith("saved:") or n == f"saved:{args.guild}"}
-    print(f"{len(docs)} documents; sets: " + ", ".join(f"{n} ({c['documents']})" for n, c in shown.items()))
+    print("Sets: " + ", ".join(f"{n} ({c['documents']} documents)" for n, c in shown.items()))
+    print(f"{len(docs)} documents")
     return 0
 
 
@@ -300,7 +301,7 @@ def cmd_bench(args) -> int:
     if args.what == "followups":
         from bench.followups import main as followups_main
 
-        return followups_main(args)
+        return followups_main(args, _engine(args))
     if args.what == "sets":
         from bench.speed import sets_main
 

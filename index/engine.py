@@ -328,7 +328,7 @@ class Engine:
         with self._using() as build:  # captured once: a switch during this ask does not affect it
             scope, note = build.scope(names)
             if scope is not None and scope.empty:
-                answer = Answer(question=q, abstained=True, quotes=[])
+                answer = Answer(q, True, [], build_id=build.build_id, built_at=build.built_at)
             else:
                 parsed = parse_question(searched)  # once, for every stage
                 if parsed.parts:  # a two-part question: the whole and its halves in one encoder call

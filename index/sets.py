@@ -17,6 +17,7 @@ resolved per build and cached (SCOPE_CACHE of them), so an ask pays for a dictio
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -75,8 +76,6 @@ class Scope:
 
 def doc_sets(value) -> tuple[str, ...]:
     """A document's sets as stored (JSON text, a list, or nothing for a build made before sets: `all`)."""
-    import json
-
     if value is None or value == "":
         return (ALL,)
     if isinstance(value, str):

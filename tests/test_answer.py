@@ -150,7 +150,7 @@ def test_text_fragment_links():
 
 def test_answer_json_shape(engine):
     out = engine.ask(QUESTION).to_json()
-    assert set(out) == {"question", "abstained", "quotes", "took_ms", "confidence"}
+    assert set(out) == {"question", "abstained", "quotes", "took_ms", "confidence", "follow_up", "sets"}
     assert 0.0 <= out["confidence"] <= 1.0
     for q in out["quotes"]:
         assert set(q) >= {"text", "doc", "title", "url", "date", "score"}

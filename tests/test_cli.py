@@ -24,7 +24,8 @@ def real_index(engine, corpus_settings, tmp_path):
 
 
 def check_shape(out: dict, abstained: bool | None = None):
-    assert set(out) == {"question", "abstained", "quotes", "took_ms", "confidence"}
+    assert set(out) == {"question", "abstained", "quotes", "took_ms", "confidence", "follow_up", "sets"}
+    assert out["follow_up"] is None and out["sets"] == ["all"]
     assert isinstance(out["took_ms"], (int, float)) and out["took_ms"] >= 0
     assert 0.0 <= out["confidence"] <= 1.0
     if abstained is not None:
@@ -113,7 +114,8 @@ def test_sources(real_index):
     assert "https://home.treasury.gov/news/press-releases/sb0302" in r.stdout
     r = qabot("--index-dir", str(real_index), "sources", "--json")
     docs = json.loads(r.stdout)
-    assert len(docs) == n and all(set(d) == {"path", "title", "url", "date"} for d in docs)
+    assert len(docs) == n and all(set(d) == {"path", "title", "url", "date", "sets"} for d in docs)
+    assert all(d["sets"] == ["all"] for d in docs)
     r = qabot("--index-dir", str(real_index), "sources", "--json", "mitre")
     mitre = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs_corpus").glob("mitre*")}
     assert {d["path"] for d in json.loads(r.stdout)} == mitre

@@ -115,7 +115,7 @@ def test_a_full_rebuild_keeps_saved_answers(corpus_copy, hash_encoder):
     assert [a.message_id for a in saved_answers(corpus_copy.index_path)[0]] == [5]
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 10_001])
+@pytest.mark.parametrize("text", ["", "   ", "x" * 10_001, "👍"])
 def test_a_message_without_usable_text_is_refused(corpus_copy, hash_encoder, text):
     from index.engine import Engine
 
