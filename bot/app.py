@@ -123,7 +123,7 @@ class QABot(commands.Bot):
         # No prefix commands: the ask cog's listener handles mentions and the Q&A channels.
         return
 
-    # ------------------------------------------------------------------ answering
+    # ------------------------------------------------------------------ checks before an ask
 
     def validate(self, question: str | None, follow_up: bool = False) -> str | None:
         """A short message when the question can't be asked, else None (the engine's own check, so the
