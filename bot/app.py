@@ -19,6 +19,7 @@ from index.errors import QabotError, QuestionError
 from index.types import Answer, Quote
 
 from .checks import Refusal
+from .guilds import FILE_NAME, GuildSettings, GuildSettingsError, GuildStore
 from .limits import RateLimiter
 from .metrics import Metrics
 from .render import NO_MENTIONS
@@ -28,7 +29,15 @@ from .views import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.sources", "bot.cogs.admin", "bot.cogs.help", "bot.cogs.refresh")
+EXTENSIONS = (
+    "bot.cogs.ask",
+    "bot.cogs.sources",
+    "bot.cogs.admin",
+    "bot.cogs.help",
+    "bot.cogs.refresh",
+    "bot.cogs.config",
+    "bot.cogs.saved",
+)
 ANSWER_CACHE_SIZE = 512
 # Asks run in threads; a few at a time keep the GIL free enough for the gateway heartbeat.
 ASK_CONCURRENCY = 2
@@ -67,6 +76,7 @@ class QABot(commands.Bot):
         self.engine = engine
         self.prepare_index = prepare_index
         self.rate_limiter = RateLimiter(settings.rate_limit_count, settings.rate_limit_seconds)
+        self.server_settings = GuildStore(settings.index_path / FILE_NAME)  # each server's /config changes
         self.answers: OrderedDict[int, Answer] = OrderedDict()
         self.reindex_lock = asyncio.Lock()
         self.ask_slots = asyncio.Semaphore(ASK_CONCURRENCY)
@@ -122,51 +132,86 @@ class QABot(commands.Bot):
         # No prefix commands: the ask cog's listener handles mentions and the Q&A channels.
         return
 
-    # ------------------------------------------------------------------ answering
+    # ------------------------------------------------------------------ checks before an ask
 
-    def validate(self, question: str | None) -> str | None:
+    def validate(self, question: str | None, follow_up: bool = False) -> str | None:
         """A short message when the question can't be asked, else None (the engine's own check, so the
-        limit counts the cleaned question, as the CLI does)."""
+        limit counts the cleaned question, as the CLI does). A possible `follow_up` may lack words of its
+        own ("what's its name?"): its earlier question may complete it, and the engine says if not."""
         try:
-            check_question(question or "", self.settings.max_question_chars)
+            check_question(question or "", self.settings.max_question_chars, need_terms=not follow_up)
         except QuestionError as exc:
             return str(exc)
         return None
 
-    def rate_limited(self, user_id: int) -> str | None:
-        """A short message when the user is asking too fast, else None."""
-        wait = self.rate_limiter.hit(user_id)
+    def rate_limited(self, user_id: int, guild: GuildSettings | None = None) -> str | None:
+        """A short message when the user is asking too fast (under the server's limit), else None."""
+        guild = guild or GuildSettings.of(self.settings, {}, None)
+        count, seconds = guild.rate_limit_count, guild.rate_limit_seconds
+        wait = self.rate_limiter.hit((guild.guild_id, user_id), count, seconds)
         if not wait:
             return None
         self.metrics.rate_limited()
-        return (
-            f"You're asking questions quickly; the limit is {self.settings.rate_limit_count} "
-            f"every {self.settings.rate_limit_seconds:g} s. Try again in {wait:.0f} s."
-        )
+        return f"You're asking questions quickly; the limit is {count} every {seconds:g} s. Try again in {wait:.0f} s."
 
-    async def answer(self, question: str, *, channel: str = "slash") -> tuple[Answer, int | None]:
-        """Ask the engine off the event loop and log the question; returns the answer and its id."""
+    # ------------------------------------------------------------------ settings per server
+
+    async def guild_settings(self, guild_id: int | None) -> GuildSettings:
+        """The server's settings in effect (the bot's defaults outside a server, or if they can't be read)."""
+        if guild_id is None:
+            return GuildSettings.of(self.settings, {}, None)
+        changes = self.server_settings.cached(guild_id)
+        if changes is None:
+            try:
+                changes = await asyncio.to_thread(self.server_settings.changes, guild_id)
+            except GuildSettingsError:
+                # Answering on the defaults beats not answering; /config reports the failure itself.
+                log.exception("could not read the settings of server %s; using the defaults", guild_id)
+                changes = {}
+        return GuildSettings.of(self.settings, changes, guild_id)
+
+    async def change_settings(self, guild_id: int, values: dict) -> GuildSettings:
+        """Store settings of a server (None: back to the default) off the event loop; effective at once."""
+        await asyncio.to_thread(self.server_settings.update, guild_id, values)
+        return await self.guild_settings(guild_id)
+
+    # ------------------------------------------------------------------ answering
+
+    async def answer(
+        self,
+        question: str,
+        *,
+        channel: str = "slash",
+        sets: tuple[str, ...] | None = None,
+        guild_id: int | None = None,
+        previous: str | None = None,
+    ) -> tuple[Answer, int | None]:
+        """Ask the engine off the event loop (in `sets`, with `guild_id`'s saved answers, as a follow-up of
+        `previous`) and log the question; returns the answer and its id."""
         started = time.perf_counter()
+        log_it = {"channel": channel, "guild_id": guild_id}
         try:
             async with self.ask_slots:
-                answer = await self.engine.aask(question.strip())
+                answer = await self.engine.aask(question.strip(), sets=sets, guild_id=guild_id, previous=previous)
         except QabotError as exc:
             latency = (time.perf_counter() - started) * 1000
-            await self._log(question, None, latency, channel, error=f"{type(exc).__name__}: {exc}")
+            await self._log(question, None, latency, **log_it, error=f"{type(exc).__name__}: {exc}")
             self.metrics.failed(exc, ask=True)
             raise
         latency = (time.perf_counter() - started) * 1000
         self.metrics.asked(answer, latency / 1000)
-        answer_id = await self._log(question, answer, latency, channel)
+        answer_id = await self._log(question, answer, latency, **log_it)
         if answer_id is not None:
             self.answers[answer_id] = answer
             while len(self.answers) > ANSWER_CACHE_SIZE:
                 self.answers.popitem(last=False)
         return answer, answer_id
 
-    async def _log(self, question, answer, latency, channel, error=None) -> int | None:
+    async def _log(self, question, answer, latency, channel, guild_id=None, error=None) -> int | None:
         try:
-            return await asyncio.to_thread(self.engine.activity.log_question, question, answer, latency, channel, error)
+            return await asyncio.to_thread(
+                self.engine.activity.log_question, question, answer, latency, channel, error, guild_id=guild_id
+            )
         except Exception:
             # The answer matters more than its log entry.
             log.exception("could not log the question")
@@ -185,6 +230,7 @@ class QABot(commands.Bot):
             quotes=[_quote(q) for q in record.get("quotes") or []],
             more=[_quote(q) for q in record.get("more") or []],
             build_id=record.get("build_id") or "",
+            follow_up=record.get("follow_up") or None,
         )
         self.answers[answer_id] = answer
         return answer

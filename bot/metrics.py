@@ -150,7 +150,7 @@ class Metrics:
         self.rate_limited_asks.inc()
 
     def built(self, summary, trigger: str) -> None:
-        """A build the bot ran itself finished ("start", "reindex")."""
+        """A build the bot ran itself finished ("start", "reindex", "save": a saved answer indexed)."""
         self._seen_builds = [*self._seen_builds[-(SEEN_BUILDS - 1) :], summary]
         self.builds.labels(trigger, "ok").inc()
         self.build_seconds.labels(trigger).observe(summary.seconds)

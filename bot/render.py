@@ -11,6 +11,11 @@ labels and the title links, whose URLs `safe_url()` percent-encodes.
 Bare URLs in a quote stay readable text but are not clickable: their `:` is escaped, which stops
 auto-linking. The only clickable links are the source-title links and the link buttons.
 
+A quote from the server's saved answers (a teammate's Discord message saved with "Save as answer") is
+marked as such on its source line, and its link is the message's jump link; its text is escaped like
+every other quote, so a saved `@everyone` or `[link](…)` stays text. A follow-up's card says which
+earlier question it followed up on, escaped the same way.
+
 Links are capped (issue 10, item 5): a URL longer than `LINK_URL_LIMIT` loses its fragment (the
 `#:~:text=` highlight), then the link itself (the title stays, in bold), and when the source lines
 of a card take more than their share of the description, the longest is shortened the same way
@@ -48,6 +53,9 @@ SOURCE_TITLE_LIMIT = 120  # escaped characters of a title on a quote's source li
 SOURCES_TITLE_LIMIT = 150  # escaped characters of a title on a /sources row
 DATE_LIMIT = 40  # escaped characters of a document's date
 FILTER_LIMIT = 60  # escaped characters of the /sources filter echoed in the heading
+FOLLOW_UP_LIMIT = 200  # escaped characters of the earlier question a follow-up's card names
+NOTE_LIMIT = 300  # escaped characters of the engine's note on an abstention (why nothing was searched)
+SETS_LIMIT = 200  # characters of a list of document sets on a footer or a /sources row
 SOURCE_LINES_SHARE = 2  # source lines may take at most 1/SOURCE_LINES_SHARE of a card's description
 MIN_QUOTE_ROOM = 80  # characters a quote needs (escaped, with "> ") before another quote is dropped
 MIN_TRIMMED_QUOTE = 8  # below this a trimmed quote would be only an ellipsis
@@ -61,6 +69,10 @@ NO_MENTIONS = discord.AllowedMentions.none()
 ABSTAIN_HEAD = "**The documents do not answer this question.**"
 ABSTAIN_CLOSEST = "\nThe closest passages are below; they are *not* an answer."
 CLOSEST_LABEL = "*Closest passage (does not answer):*"
+FOLLOW_UP_LABEL = "↪ *following up on:* "
+SAVED_LABEL = "📌 from this server's saved answers: "
+SAVED_BUTTON = "Saved answer"
+SAVED_PREFIX = "saved:"  # the engine names a server's saved answers `saved:<guild id>`
 ELLIPSIS = "…"
 _ZWSP = "\u200b"
 
@@ -191,8 +203,15 @@ def _titled_line_forms(title: str, url: str | None, date: str | None, title_limi
     return [f"[{shown}]({u}){suffix}" for u in link_urls(url)] + [f"**{shown}**{suffix}"]
 
 
+def quote_url(q: Quote) -> str | None:
+    """Where a quote links: its source, or for a saved answer the message's jump link as it is (Discord
+    highlights no `#:~:text=` fragment in a message, so one would only lengthen the link)."""
+    return q.url.split("#", 1)[0] if q.saved and q.url else q.url
+
+
 def _source_line_forms(q: Quote) -> list[str]:
-    return ["— " + form for form in _titled_line_forms(q.title or q.doc, q.url, q.date, SOURCE_TITLE_LIMIT)]
+    head = "— " + (SAVED_LABEL if q.saved else "")
+    return [head + form for form in _titled_line_forms(q.title or q.doc, quote_url(q), q.date, SOURCE_TITLE_LIMIT)]
 
 
 def source_line(q: Quote) -> str:
@@ -293,8 +312,16 @@ class Card:
     links: list[tuple[str, str]]  # (label, url)
 
 
+def shown_sets(sets) -> list[str]:
+    """Document-set names worth showing: not the saved answers' own set (every server's is searched)."""
+    return [s for s in sets or () if not str(s).startswith(SAVED_PREFIX)]
+
+
 def footer_text(answer: Answer) -> str:
     parts = [f"Index built {format_built_at(answer.built_at)}"]
+    searched = shown_sets(answer.sets)
+    if searched and searched != ["all"]:  # a channel scoped to some sets: say which
+        parts.insert(0, trim("Searched: " + ", ".join(searched), SETS_LIMIT))
     if answer.build_id:
         parts.append(f"build {answer.build_id[:12]}")
     if answer.took_ms:
@@ -310,9 +337,13 @@ def answer_card(answer: Answer) -> Card:
     title = escaped_trimmed(one_line(answer.question) or "Question", TITLE_LIMIT)
     footer = footer_text(answer)
     budget = min(DESCRIPTION_LIMIT, TOTAL_EMBED_LIMIT - len(title) - len(footer))
+    understood = follow_up_line(answer)
+    if understood:
+        budget -= len(understood) + 2
     if answer.abstained or not answer.quotes:
         closest = answer.quotes[:MAX_CLOSEST]
-        head = ABSTAIN_HEAD + (ABSTAIN_CLOSEST if closest else "")
+        note = escaped_trimmed(one_line(answer.note or ""), NOTE_LIMIT)  # e.g. an unknown set
+        head = ABSTAIN_HEAD + (f"\n{note}" if note else "") + (ABSTAIN_CLOSEST if closest else "")
         body = _quote_blocks(closest, budget - len(head) - 2, label=CLOSEST_LABEL)
         description = head + ("\n\n" + body if body else "")
         colour = ABSTAIN_COLOUR
@@ -321,9 +352,19 @@ def answer_card(answer: Answer) -> Card:
         description = _quote_blocks(answer.quotes, budget)
         colour = ANSWER_COLOUR
         links = top_links(answer.quotes)
+    if understood:
+        description = f"{understood}\n\n{description}"
     embed = discord.Embed(title=title, description=description[:DESCRIPTION_LIMIT], colour=colour)
     embed.set_footer(text=footer)
     return Card(embeds=[embed], links=links)
+
+
+def follow_up_line(answer: Answer) -> str:
+    """`↪ following up on: <the earlier question>` (escaped) when the engine used it, else ""."""
+    earlier = answer.follow_up
+    if not earlier:
+        return ""
+    return FOLLOW_UP_LABEL + (escaped_trimmed(one_line(earlier), FOLLOW_UP_LIMIT) or "an earlier question")
 
 
 def top_links(quotes: list[Quote], limit: int = 3) -> list[tuple[str, str]]:
@@ -331,14 +372,15 @@ def top_links(quotes: list[Quote], limit: int = 3) -> list[tuple[str, str]]:
     seen: set[str] = set()
     links = []
     for q in quotes:
-        url = button_url(q.url)
+        url = button_url(quote_url(q))
         if not url:
             continue
         base = url.split("#", 1)[0]
         if base in seen:
             continue
         seen.add(base)
-        label = trim(one_line(q.title or q.doc), BUTTON_LABEL_LIMIT) or "Source"
+        label = SAVED_BUTTON if q.saved else trim(one_line(q.title or q.doc), BUTTON_LABEL_LIMIT)
+        label = label or "Source"
         links.append((label, url))
         if len(links) >= limit:
             break
@@ -353,14 +395,24 @@ def more_card(question: str, quotes: list[Quote]) -> discord.Embed:
     return discord.Embed(title=title, description=body[:DESCRIPTION_LIMIT], colour=INFO_COLOUR)
 
 
-def sources_page(rows: list[dict], page: int, per_page: int, filter: str = "") -> discord.Embed:
-    """One page of the indexed documents, each with its link (capped like a quote's source line)."""
+def sets_suffix(row: dict) -> str:
+    """` · sets: billing, eng` for a document in sets besides `all` (a saved answer: ` · saved answer`)."""
+    sets = [str(s) for s in row.get("sets") or ()]
+    if any(s.startswith(SAVED_PREFIX) for s in sets):
+        return " · saved answer"
+    extra = [s for s in sets if s != "all"]
+    return " · sets: " + escaped_trimmed(", ".join(extra), SETS_LIMIT) if extra else ""
+
+
+def sources_page(rows: list[dict], page: int, per_page: int, filter: str = "", scope: str = "") -> discord.Embed:
+    """One page of the indexed documents, each with its link (capped like a quote's source line) and its sets;
+    `scope` (the sets the channel answers from, in words) goes in the footer."""
     pages = max(1, -(-len(rows) // per_page))
     page = min(max(page, 0), pages - 1)
     shown = rows[page * per_page : (page + 1) * per_page]
     forms = [
         [
-            "• " + form
+            "• " + form + sets_suffix(row)
             for form in _titled_line_forms(
                 str(row.get("title") or row.get("path") or "?"), row.get("url"), row.get("date"), SOURCES_TITLE_LIMIT
             )
@@ -375,7 +427,7 @@ def sources_page(rows: list[dict], page: int, per_page: int, filter: str = "") -
         heading += f" matching “{escaped_trimmed(one_line(filter), FILTER_LIMIT)}”"
     description = "\n".join(lines) if lines else "No documents match."
     embed = discord.Embed(title=heading, description=description, colour=INFO_COLOUR)
-    embed.set_footer(text=f"Page {page + 1} of {pages}")
+    embed.set_footer(text=trim(f"Page {page + 1} of {pages}" + (f" · {scope}" if scope else ""), FOOTER_LIMIT))
     return embed
 
 

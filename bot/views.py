@@ -12,6 +12,7 @@ from index.errors import QabotError
 from index.types import Answer
 
 from . import render
+from .guilds import scope_words, visible_rows, where
 from .replies import explain, send_private
 
 log = logging.getLogger(__name__)
@@ -115,11 +116,13 @@ class SourcesPageButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = _bot(interaction)
         try:
-            rows = await asyncio.to_thread(bot.engine.sources, self.filter)
+            rows = await asyncio.to_thread(bot.engine.sources, self.filter, guild_id=interaction.guild_id)
         except QabotError as exc:
             await send_private(interaction, f"I can't list the documents right now: {explain(exc)}.")
             return
-        embed, view = sources_message(rows, self.page, self.filter)
+        guild = await bot.guild_settings(interaction.guild_id)
+        scope = scope_words(guild.sets_for(*where(interaction.channel)))
+        embed, view = sources_message(visible_rows(rows, interaction.guild_id), self.page, self.filter, scope)
         kept = interaction.message.embeds[1:] if interaction.message else []  # the sources' status stays
         await interaction.response.edit_message(embeds=[embed, *kept], view=view, allowed_mentions=render.NO_MENTIONS)
 
@@ -140,11 +143,13 @@ def answer_view(answer: Answer, answer_id: int | None, links: list[tuple[str, st
     return view if view.children else None
 
 
-def sources_message(rows: list[dict], page: int, filter: str = "") -> tuple[discord.Embed, discord.ui.View | None]:
-    """The embed and pager buttons for one page of /sources."""
+def sources_message(
+    rows: list[dict], page: int, filter: str = "", scope: str = ""
+) -> tuple[discord.Embed, discord.ui.View | None]:
+    """The embed and pager buttons for one page of /sources (`scope`: what the channel answers from)."""
     pages = max(1, -(-len(rows) // SOURCES_PER_PAGE))
     page = min(max(page, 0), pages - 1)
-    embed = render.sources_page(rows, page, SOURCES_PER_PAGE, filter)
+    embed = render.sources_page(rows, page, SOURCES_PER_PAGE, filter, scope)
     if pages == 1:
         return embed, None
     view = discord.ui.View(timeout=None)

@@ -120,6 +120,10 @@ class ActivityLog:
                         },
                         pk="id",
                     )
+                questions = db.table("questions")
+                for column, kind in (("guild_id", int), ("follow_up", str)):  # the server; the question followed
+                    if column not in questions.columns_dict:  # a log from before servers and follow-ups
+                        questions.add_column(column, kind)
                 if not db["feedback"].exists():
                     db.table("feedback").create(
                         {"answer_id": int, "user_hash": str, "guild_id": int, "vote": int, "ts": float},
@@ -132,10 +136,18 @@ class ActivityLog:
         return db
 
     def log_question(
-        self, question: str, answer: Answer | None, latency_ms: float, channel: str = "", error: str | None = None
+        self,
+        question: str,
+        answer: Answer | None,
+        latency_ms: float,
+        channel: str = "",
+        error: str | None = None,
+        guild_id: int | None = None,
     ) -> int:
-        """Store one question (mentions redacted) with what was shown; returns its answer id."""
+        """Store one question (mentions redacted) with what was shown, and the server it was asked in; returns
+        its answer id."""
         row = {
+            "guild_id": guild_id,
             "ts": time.time(),
             "question": redact_mentions(question)[:STORED_QUESTION_CHARS],
             "latency_ms": round(latency_ms, 1),
@@ -152,6 +164,7 @@ class ActivityLog:
                 build_id=answer.build_id,
                 quotes=json.dumps([q.to_json() | {"closest": q.closest} for q in answer.quotes]),
                 more=json.dumps([q.to_json() for q in answer.more]),
+                follow_up=answer.follow_up,
             )
         with self._session() as db:
             return db["questions"].insert(row).last_pk
@@ -182,13 +195,16 @@ class ActivityLog:
         r["more"] = json.loads(r["more"] or "[]")
         return r
 
-    def stats(self) -> dict:
-        """Counts of questions (answered, abstained, failed) and votes."""
+    def stats(self, guild_id: int | None = None) -> dict:
+        """Counts of questions (answered, abstained, failed) and votes: in one server, or everywhere (None)."""
+        where, args = ("where guild_id = ?", [guild_id]) if guild_id is not None else ("", [])
         with self._session() as db:
             q = db.execute(
-                "select count(*), sum(abstained = 0), sum(abstained = 1), sum(error is not null) from questions"
+                "select count(*), sum(abstained = 0), sum(abstained = 1), sum(error is not null) from questions "
+                + where,
+                args,
             ).fetchone()
-            f = db.execute("select sum(vote > 0), sum(vote < 0) from feedback").fetchone()
+            f = db.execute("select sum(vote > 0), sum(vote < 0) from feedback " + where, args).fetchone()
         return {
             "questions": q[0] or 0,
             "answered": q[1] or 0,

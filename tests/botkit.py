@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 from bot.checks import Refusal
 from bot.settings import load_bot_settings
@@ -80,3 +81,109 @@ async def ask(world, question=BANKS, who=None):
 def current_build(root: Path) -> str:
     """The build the index folder's pointer names."""
     return IndexStore(settings_for(root).index_path).pointer()[0]
+
+
+# ---- a small community corpus: two document sets, for the per-server and per-channel tests ---------------
+
+COMMUNITY_TOML = """\
+[[source]]
+folder = "billing"
+sets = ["billing"]
+watch = false
+
+[[source]]
+folder = "eng"
+sets = ["eng"]
+watch = false
+"""
+COMMUNITY_DOCS = {
+    "billing/refunds.md": """---
+title: "Billing handbook: refunds"
+url: "https://example.org/billing/refunds"
+date: "2026-03-01"
+---
+
+# Refunds
+
+The Refund Desk approves refund requests over 500 euros within five working days.
+Refunds under 500 euros are paid back automatically by the Billing Portal.
+Marta Ruiz leads the Refund Desk from the Lisbon office.
+""",
+    "billing/invoices.md": """---
+title: "Billing handbook: invoices"
+url: "https://example.org/billing/invoices"
+date: "2026-03-02"
+---
+
+# Invoices
+
+Invoices are sent on the first working day of each month by the Billing Portal.
+A corrected invoice replaces the wrong one within three days of a complaint.
+""",
+    "eng/deploys.md": """---
+title: "Engineering docs: deploys"
+url: "https://example.org/eng/deploys"
+date: "2026-04-01"
+---
+
+# Deploys
+
+The Release Council approves production deploy requests within two hours.
+Hotfixes may skip the Release Council when the on-call engineer signs them off.
+Kenji Sato leads the Release Council from the Osaka office.
+""",
+    "eng/oncall.md": """---
+title: "Engineering docs: on-call"
+url: "https://example.org/eng/oncall"
+date: "2026-04-02"
+---
+
+# On-call
+
+The on-call engineer answers pages within fifteen minutes, day and night.
+The on-call rota changes every Monday at nine in the morning.
+""",
+}
+BILLING_MARK, ENG_MARK = "Refund Desk", "Release Council"  # a phrase only each set's documents hold
+APPROVALS = "Who approves requests, and how fast?"  # each set answers it from its own documents
+
+
+def community_settings(root: Path, **changes):
+    """Bot settings for the community corpus at `root` (its qabot.toml), ignoring the environment."""
+    return load_bot_settings(root / "qabot.toml", env={}, **{"rate_limit_count": 500, "discord_token": TOKEN} | changes)
+
+
+def community_corpus(tmp_path_factory) -> Path:
+    """The two-set corpus with its index (real model), built once per test session."""
+    base = tmp_path_factory.getbasetemp() / "bot-community-corpus"
+    if not (base / "built.ok").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir()
+        (base / "qabot.toml").write_text(COMMUNITY_TOML)
+        for name, text in COMMUNITY_DOCS.items():
+            (base / name).parent.mkdir(parents=True, exist_ok=True)
+            (base / name).write_text(text)
+        Engine(community_settings(base).engine_settings).ensure_index()
+        (base / "built.ok").write_text("ok")
+    return base
+
+
+def card_text(result_or_message) -> str:
+    """An answer card's description (from an interaction result or a message)."""
+    message = getattr(result_or_message, "response", None) or result_or_message
+    assert message is not None and message.embeds, message
+    return message.embeds[0].description or ""
+
+
+def second_guild(env, name: str = "Other"):
+    """Another server beside the world's, with #general, an administrator and a plain member carol."""
+    import discord
+
+    guild = env.create_guild(name)
+    admins = guild.create_role("Admins", permissions=discord.Permissions(administrator=True))
+    return SimpleNamespace(
+        guild=guild,
+        channel=guild.create_text_channel("general"),
+        admin=guild.add_member(env.create_user(f"{name.lower()}-admin"), roles=[admins]),
+        carol=guild.add_member(env.create_user(f"{name.lower()}-carol")),
+    )

@@ -252,7 +252,11 @@ async def test_every_command_has_descriptions(world):
     commands = world.bot.tree.get_commands()
     slash = [c for c in commands if isinstance(c, discord.app_commands.Command)]
     assert sorted(c.name for c in slash) == ["ask", "help", "reindex", "sources", "stats"]
-    assert [c.name for c in commands if isinstance(c, discord.app_commands.ContextMenu)] == ["Ask the docs"]
+    menus = [c.name for c in commands if isinstance(c, discord.app_commands.ContextMenu)]
+    assert sorted(menus) == ["Ask the docs", "Remove saved answer", "Save as answer"]
+    config = world.bot.tree.get_command("config")
+    assert isinstance(config, discord.app_commands.Group) and config.description
+    slash += config.commands
     for command in slash:
         assert command.description and command.description != "…", command.name
         for param in command.parameters:

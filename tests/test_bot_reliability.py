@@ -103,7 +103,7 @@ async def test_token_never_in_logs_errors_or_messages(world, bot_settings, bot_e
     await world.admin.slash(world.channel, "reindex")
     await world.alice.send(world.channel, f"<@{world.bot.user.id}> {BANKS}")
 
-    async def broken(question):
+    async def broken(question, **scope):
         raise RuntimeError("the engine fell over (nothing secret in here)")
 
     monkeypatch.setattr(bot_engine, "aask", broken)

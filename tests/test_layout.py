@@ -60,8 +60,9 @@ def test_the_console_script_is_the_cli_package():
 
 # ---- SQL stays in the store ---------------------------------------------------------------------
 # The modules that may speak SQL: a build's content database (content.py), the store that puts a build
-# together (store.py), and the activity log, which is the store of its own database (activity.sqlite).
-SQL_MODULES = frozenset({"index/content.py", "index/store.py", "index/activity.py"})
+# together (store.py), the activity log, which is the store of its own database (activity.sqlite), and
+# the per-server settings, the store of theirs (guilds.sqlite; the engine never sees Discord servers).
+SQL_MODULES = frozenset({"index/content.py", "index/store.py", "index/activity.py", "bot/guilds.py"})
 ROOMS = ("index", "bench", "cli", "bot")
 _COLUMN = r"(?:\*|[\w.{}]+(?:\([^;]*?\))?(?:\s+as\s+\w+)?)"  # a select-list item: id, count(*) as n, *
 SQL = re.compile(

@@ -1,4 +1,5 @@
-"""/reindex (administrators or the configured role) and /stats."""
+"""/reindex (administrators or the configured role) and /stats (this server's questions and feedback, the
+index's document sets and the channel's)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from index.errors import BuildLockedError, IndexUnavailableError, QabotError
 
 from .. import render
 from ..checks import may_reindex
+from ..guilds import SAVED_PREFIX, saved_set, where
 from ..replies import explain, send_private
 
 if TYPE_CHECKING:
@@ -39,6 +41,30 @@ def age(built_at: str) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.0f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+def sets_text(sets: dict, guild_id: int | None) -> str:
+    """`all: 40 documents, 900 passages` a line per set; of the saved answers' sets, only this server's."""
+    own = saved_set(guild_id) if guild_id is not None else None
+    lines = []
+    order = lambda item: (item[0].startswith(SAVED_PREFIX), item[0] != "all", item[0])  # all, the rest, saved
+    for name, counts in sorted(sets.items(), key=order):
+        if name.startswith(SAVED_PREFIX) and name != own:
+            continue
+        label = "saved answers (this server)" if name == own else render.escape(render.trim(name, 80))
+        lines.append(f"**{label}**: {counts.get('documents', '?')} documents, {counts.get('chunks', '?')} passages")
+    text = "\n".join(lines)
+    return text if len(text) <= render.FIELD_VALUE_LIMIT else _cut(lines)
+
+
+def _cut(lines: list[str]) -> str:
+    """As many whole lines as fit in a field, and how many were left out."""
+    kept: list[str] = []
+    for line in lines:
+        if sum(len(k) + 1 for k in kept) + len(line) > render.FIELD_VALUE_LIMIT - 30:
+            break
+        kept.append(line)
+    return "\n".join(kept + [f"… and {len(lines) - len(kept)} more"])
 
 
 class Admin(commands.Cog):
@@ -85,10 +111,12 @@ class Admin(commands.Cog):
         await send_private(interaction, render.trim("\n".join(lines), render.CONTENT_LIMIT))
 
     @app_commands.command(name="stats")
+    @app_commands.guild_only()
     async def stats(self, interaction: discord.Interaction) -> None:
-        """Index size and age, questions answered and abstained, and feedback."""
+        """Index size and age, document sets, this server's questions answered and abstained, and feedback."""
         await interaction.response.defer(thinking=True, ephemeral=True)
         engine = self.bot.engine
+        guild = await self.bot.guild_settings(interaction.guild_id)
         embed = discord.Embed(title="Ask the docs: statistics", colour=render.INFO_COLOUR)
         try:
             info = await asyncio.to_thread(engine.info)
@@ -101,6 +129,13 @@ class Admin(commands.Cog):
                 name="Index age",
                 value=f"{age(info.get('built_at', ''))} (built {render.format_built_at(info.get('built_at', ''))})",
             )
+            sets = sets_text(info.get("sets") or {}, interaction.guild_id)
+            if sets:
+                embed.add_field(name="Document sets", value=sets, inline=False)
+        scoped = guild.sets_for(*where(interaction.channel))
+        if scoped:
+            scope = "Answers from: " + render.escape(", ".join(scoped))
+            embed.add_field(name="This channel", value=render.trim(scope, render.FIELD_VALUE_LIMIT), inline=False)
         refreshes = list(getattr(engine, "refreshes", ()))
         if refreshes:  # the scheduler's (or a /reindex's) latest sync of the sources
             last = refreshes[-1]
@@ -112,7 +147,7 @@ class Admin(commands.Cog):
             if failed:
                 embed.add_field(name="Stale sources", value=render.trim(render.escape(", ".join(failed)), 1024))
         try:
-            st = await asyncio.to_thread(engine.activity.stats)
+            st = await asyncio.to_thread(engine.activity.stats, interaction.guild_id)
         except Exception:
             log.exception("could not read the activity statistics")
             st = None

@@ -1,4 +1,12 @@
-"""/ask, the "Ask the docs" context menu, and answering mentions and the Q&A channels."""
+"""/ask, the "Ask the docs" context menu, and answering mentions and the Q&A channels.
+
+Every ask is scoped by the server's settings (bot/guilds.py): the channel's document sets (a thread's
+are its parent channel's), the server's saved answers (`guild_id`), its rate limit and its posting
+choices. A question asked in a thread the bot answered in, or in a reply to one of its answers, is
+asked as a follow-up of the question answered last there (`previous=`); the engine decides whether it
+uses it, and the card says so. In the Q&A channels, in threads the bot opened and in replies to its
+answers every message is a question, unless the server answers mentions only.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from discord.ext import commands
 from index.errors import IndexUnavailableError, QabotError
 
 from .. import render
+from ..guilds import GuildSettings, where
 from ..replies import send_private, unavailable_message
 from ..views import answer_view
 
@@ -20,6 +29,9 @@ if TYPE_CHECKING:
     from ..app import QABot
 
 log = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 50  # messages of a thread read back to find the bot's last answer there
+_ANSWER_ID = re.compile(r"qa:fb:up:(\d+)")
 
 
 def answer_payload(answer, answer_id) -> dict:
@@ -52,16 +64,29 @@ class Ask(commands.Cog):
     )
     async def ask(self, interaction: discord.Interaction, question: str, private: bool | None = None) -> None:
         """Ask the team's documents; the answer quotes them word for word, with links."""
-        private = self.bot.settings.private_by_default if private is None else private
-        await self.respond(interaction, question, private=private, channel="slash")
+        guild = await self.bot.guild_settings(interaction.guild_id)
+        private = guild.private_by_default if private is None else private
+        await self.respond(interaction, question, guild, private=private, channel="slash")
 
     async def ask_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Answer a message's text as a question, privately."""
-        await self.respond(interaction, message.content, private=True, channel="context")
+        guild = await self.bot.guild_settings(interaction.guild_id)
+        await self.respond(interaction, message.content, guild, private=True, channel="context", message=message)
 
-    async def respond(self, interaction: discord.Interaction, question: str, *, private: bool, channel: str) -> None:
-        """Validate, defer with thinking, answer off the loop, follow up with the card."""
-        problem = self.bot.validate(question) or self.bot.rate_limited(interaction.user.id)
+    async def respond(
+        self,
+        interaction: discord.Interaction,
+        question: str,
+        guild: GuildSettings,
+        *,
+        private: bool,
+        channel: str,
+        message: discord.Message | None = None,
+    ) -> None:
+        """Validate, defer with thinking, answer off the loop, follow up with the card. In a thread the bot
+        answered in (or on a reply to its answer, from the context menu) the question is a follow-up."""
+        maybe_follow_up = isinstance(interaction.channel, discord.Thread) or bool(message and message.reference)
+        problem = self.bot.validate(question, maybe_follow_up) or self.bot.rate_limited(interaction.user.id, guild)
         if problem:
             await send_private(interaction, problem)
             return
@@ -72,8 +97,15 @@ class Ask(commands.Cog):
             log.warning("could not acknowledge the question (interaction %s)", interaction.id, exc_info=True)
             self.bot.metrics.failed("acknowledge")
             return
+        previous = await self.earlier_question(interaction.channel, message, await self._replied_to(message))
         try:
-            answer, answer_id = await self.bot.answer(question, channel=channel)
+            answer, answer_id = await self.bot.answer(
+                question,
+                channel=channel,
+                sets=guild.sets_for(*where(interaction.channel)),
+                guild_id=interaction.guild_id,
+                previous=previous,
+            )
         except IndexUnavailableError as exc:
             log.warning("question while the index is unavailable: %s", exc)
             await self._followup(interaction, content=unavailable_message(exc))
@@ -98,15 +130,74 @@ class Ask(commands.Cog):
             except discord.HTTPException:
                 log.warning("could not tell the user either (interaction %s)", interaction.id)
 
+    # ------------------------------------------------------------------ follow-ups
+
+    async def earlier_question(
+        self, channel, message: discord.Message | None, replied_to: discord.Message | None
+    ) -> str | None:
+        """The question a new one follows up on: that of the bot's answer `message` replies to (`replied_to`),
+        else that of the bot's last answer in the thread (before `message`); None outside both."""
+        if replied_to is not None:
+            earlier = await self._question_of(replied_to)
+            if earlier:
+                return earlier
+        if not isinstance(channel, discord.Thread):
+            return None
+        try:
+            async for earlier_message in channel.history(limit=HISTORY_LIMIT, before=message):
+                earlier = await self._question_of(earlier_message)
+                if earlier:
+                    return earlier
+        except discord.HTTPException:
+            log.warning("could not read thread %s back for a follow-up", channel.id, exc_info=True)
+        return None
+
+    async def _replied_to(self, message: discord.Message | None) -> discord.Message | None:
+        """The message `message` replies to, when it is one of the bot's; else None."""
+        ref = message.reference if message is not None else None
+        if ref is None or ref.message_id is None:
+            return None
+        target = ref.resolved
+        if not isinstance(target, discord.Message):
+            channel = self.bot.get_channel(ref.channel_id) if ref.channel_id else message.channel
+            try:
+                target = await channel.fetch_message(ref.message_id)  # type: ignore[union-attr]
+            except (discord.HTTPException, AttributeError):
+                return None
+        me = self.bot.user
+        return target if me is not None and target.author.id == me.id else None
+
+    async def _question_of(self, message: discord.Message) -> str | None:
+        """The question behind one of the bot's answer cards (from its 👍 button's answer id); when that one
+        was itself a follow-up, the question it followed up on, so a third turn keeps the thread's subject."""
+        me = self.bot.user
+        if me is None or message.author.id != me.id:
+            return None
+        ids = [m for row in message.components for c in getattr(row, "children", ()) if (m := _answer_id(c))]
+        if not ids:
+            return None
+        try:
+            answer = await self.bot.answer_for(ids[0])
+        except QabotError:
+            log.warning("could not read answer %s back for a follow-up", ids[0], exc_info=True)
+            return None
+        if answer is None:
+            return None
+        return answer.follow_up or answer.question
+
     # ------------------------------------------------------------------ Q&A channel
 
-    def _addressed(self, message: discord.Message) -> bool:
+    def _addressed(self, message: discord.Message, guild: GuildSettings, replies_to_me: bool) -> bool:
+        """A mention, always; otherwise, unless the server answers mentions only: a reply to one of the bot's
+        messages, or any message in a Q&A channel (or a thread in one) or in a thread the bot opened."""
         me = self.bot.user
         if me is not None and any(u.id == me.id for u in message.mentions):
             return True
-        ids = self.bot.settings.qa_channel_ids
+        if guild.mention_only:
+            return False
         channel = message.channel
-        return channel.id in ids or getattr(channel, "parent_id", None) in ids
+        bots_thread = isinstance(channel, discord.Thread) and me is not None and channel.owner_id == me.id
+        return replies_to_me or bots_thread or guild.is_qa_channel(*where(channel))
 
     def _question_text(self, message: discord.Message) -> str:
         me = self.bot.user
@@ -119,33 +210,42 @@ class Ask(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or message.webhook_id is not None or message.guild is None:
             return
-        if not self._addressed(message):
+        guild = await self.bot.guild_settings(message.guild.id)
+        replied_to = await self._replied_to(message)
+        if not self._addressed(message, guild, replied_to is not None):
             return
         question = self._question_text(message)
-        problem = self.bot.validate(question)
-        if problem is None and (problem := self.bot.rate_limited(message.author.id)):
+        problem = self.bot.validate(question, replied_to is not None or isinstance(message.channel, discord.Thread))
+        if problem is None and (problem := self.bot.rate_limited(message.author.id, guild)):
             # In public, over the limit: say so once per window, then stay quiet (no reply flood).
-            if not self.bot.rate_limiter.told_once(message.author.id):
+            if not self.bot.rate_limiter.told_once((guild.guild_id, message.author.id)):
                 log.info("rate-limited message %s not answered (user already told)", message.id)
                 return
         if problem:
-            await self._reply(message, None, content=problem)
+            await self._reply(message, guild, None, content=problem)
             return
+        previous = await self.earlier_question(message.channel, message, replied_to)
         try:
-            answer, answer_id = await self.bot.answer(question, channel="mention")
+            answer, answer_id = await self.bot.answer(
+                question,
+                channel="mention",
+                sets=guild.sets_for(*where(message.channel)),
+                guild_id=guild.guild_id,
+                previous=previous,
+            )
         except IndexUnavailableError as exc:
-            await self._reply(message, None, content=unavailable_message(exc))
+            await self._reply(message, guild, None, content=unavailable_message(exc))
             return
         except QabotError as exc:
-            await self._reply(message, None, content=str(exc))
+            await self._reply(message, guild, None, content=str(exc))
             return
-        await self._reply(message, question, **answer_payload(answer, answer_id))
+        await self._reply(message, guild, question, **answer_payload(answer, answer_id))
 
-    async def _reply(self, message: discord.Message, question: str | None, **kwargs) -> None:
-        """Reply to the message, or answer in a thread when configured (and the answer is a card)."""
+    async def _reply(self, message: discord.Message, guild: GuildSettings, question: str | None, **kwargs) -> None:
+        """Reply to the message, or answer in a thread when the server says so (and the answer is a card)."""
         kwargs["allowed_mentions"] = render.NO_MENTIONS
         try:
-            if question and self.bot.settings.answer_in_thread and not isinstance(message.channel, discord.Thread):
+            if question and guild.answer_in_thread and not isinstance(message.channel, discord.Thread):
                 try:
                     thread = await message.create_thread(name=render.trim(question, 100), auto_archive_duration=1440)
                 except discord.HTTPException:
@@ -157,6 +257,12 @@ class Ask(commands.Cog):
         except discord.HTTPException:
             log.exception("could not reply to message %s", message.id)
             self.bot.metrics.failed("send")
+
+
+def _answer_id(component) -> int | None:
+    """The answer id in a 👍 button's custom id (`qa:fb:up:42`), else None."""
+    match = _ANSWER_ID.fullmatch(getattr(component, "custom_id", None) or "")
+    return int(match[1]) if match else None
 
 
 async def setup(bot: QABot) -> None:

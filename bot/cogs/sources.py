@@ -1,5 +1,6 @@
 """/sources: each configured source's state (kind, documents, last good sync, next sync, last error), then
-the indexed documents with links, paged with buttons."""
+the indexed documents with their sets and links, paged with buttons. A server sees its own saved answers
+among them, never another server's; the footer says which sets the channel answers from."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from discord.ext import commands
 from index.errors import QabotError
 
 from .. import render
+from ..guilds import scope_words, visible_rows, where
 from ..replies import send_private, unavailable_message
 from ..views import sources_message
 from .admin import age
@@ -74,14 +76,16 @@ class Sources(commands.Cog):
     @app_commands.command(name="sources")
     @app_commands.describe(filter="Only documents whose title or path contains this text")
     async def sources(self, interaction: discord.Interaction, filter: str = "") -> None:
-        """List the sources and the documents the bot answers from, with links."""
+        """List the sources and the documents the bot answers from, with their sets and links."""
         filter = " ".join(filter.split())[:60]
+        guild = await self.bot.guild_settings(interaction.guild_id)
         try:
-            rows = await asyncio.to_thread(self.bot.engine.sources, filter)
+            rows = await asyncio.to_thread(self.bot.engine.sources, filter, guild_id=interaction.guild_id)
         except QabotError as exc:
             await send_private(interaction, unavailable_message(exc))
             return
-        embed, view = sources_message(rows, 0, filter)
+        scope = scope_words(guild.sets_for(*where(interaction.channel)))
+        embed, view = sources_message(visible_rows(rows, interaction.guild_id), 0, filter, scope)
         embeds = [embed]
         status = await asyncio.to_thread(self.bot.engine.source_status)
         extra = status_embed(status)
