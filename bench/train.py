@@ -340,12 +340,16 @@ def cross_validate(examples: list[Example], k: int = FOLDS, families: tuple[str,
             hit[i] = bool(e.y[int(np.argmax(p))])
             answered[i] = conf[i] >= threshold_for(model, e.family)
         sub = [examples[i] for i in fold]
+        figures: dict = {}
+        for fam in sorted({e.family for e in sub}):  # each family at its own threshold
+            mine = np.array([i for i in fold if examples[i].family == fam])
+            figures |= family_figures([examples[i] for i in mine], conf[mine], hit[mine], threshold_for(model, fam))
         per_fold.append(
             {
                 "groups": sorted({e.group for e in sub}),
                 "threshold": round(model["threshold"], 4),
                 "team_threshold": round(model.get("team_threshold", model["threshold"]), 4),
-                **family_figures(sub, np.where(answered[fold], 1.0, 0.0), hit[fold], 0.5),
+                **figures,
             }
         )
     # out of fold, each question judged at its own fold's threshold

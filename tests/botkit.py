@@ -19,8 +19,13 @@ REFUSAL = "Sorry, only administrators and members with the reindex role can rein
 TOKEN = "MTQ0NDQ0NDQ0NDQ0NDQ0NDQ0.QaBoT.fake-reliability-token-Zx9Qv7Lm3Kp"
 
 
+CALIBRATION = PROJECT / "calibration-bundled.json"  # the bundled corpus's own threshold (qabot.toml names it)
+
+
 def settings_for(root: Path, sources=("docs_corpus",), **changes):
-    """Bot settings for a private project root, ignoring the environment and any qabot.toml."""
+    """Bot settings for a private project root holding a copy of the bundled corpus, with that corpus's
+    calibration, ignoring the environment and any qabot.toml."""
+    changes = {"calibration": str(CALIBRATION)} | changes
     return load_bot_settings(env={}, root=root, sources=tuple(sources), **changes)
 
 

@@ -280,12 +280,13 @@ async def test_two_servers_never_mix_settings_feedback_or_statistics(world, bot_
     await config(world, world.admin, "config private", on=True)
     await config(world, world.admin, "config sets", channel=world.channel, sets="eng")
 
-    here = await world.alice.slash(world.channel, "ask", question=APPROVALS)
-    there = await other.carol.slash(other.channel, "ask", question=APPROVALS)
+    desk = "Who leads the Refund Desk?"  # only a billing document says
+    here = await world.alice.slash(world.channel, "ask", question=desk)
+    there = await other.carol.slash(other.channel, "ask", question=desk)
     assert here.ephemeral and not there.ephemeral
-    assert BILLING_MARK not in card_text(here) and BILLING_MARK in card_text(there)
+    assert BILLING_MARK not in card_text(here) and "Marta Ruiz" in card_text(there)
     await other.carol.click(there.response.message, custom_id=f"qa:fb:up:{answer_id_of(there.response)}")
-    await other.carol.slash(other.channel, "ask", question="Who leads the Refund Desk?")
+    await other.carol.slash(other.channel, "ask", question=APPROVALS)
 
     shown = (await other.admin.slash(other.channel, "config show")).response.embeds[0]
     assert all(f.name.endswith("(default)") for f in shown.fields)

@@ -92,13 +92,13 @@ async def test_asks_abstentions_latency_and_rate_limits_move_as_questions_are_as
     await world.bob.send(world.channel, f"<@{me.id}> {BANKS}")  # a mention is an ask too
     assert world.channel.last_message.author.id == me.id and world.channel.last_message.embeds
 
-    bot.rate_limiter.count, bot.rate_limiter.seconds = 1, 30
+    await bot.change_settings(world.guild.id, {"rate_limit_count": 1, "rate_limit_seconds": 30})  # this server's limit
     bot.rate_limiter.reset()
     try:
         ok = await world.alice.slash(world.channel, "ask", question=BANKS)
         limited = await world.alice.slash(world.channel, "ask", question=BANKS)
     finally:
-        bot.rate_limiter.count = bot.settings.rate_limit_count
+        await bot.change_settings(world.guild.id, {"rate_limit_count": None, "rate_limit_seconds": None})
         bot.rate_limiter.reset()
     assert deferred_with_thinking(world.env, ok)
     assert not deferred_with_thinking(world.env, limited) and "Try again in" in limited.response.content
