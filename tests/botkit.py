@@ -173,6 +173,20 @@ def community_corpus(tmp_path_factory) -> Path:
     return base
 
 
+def community_copy(tmp_path_factory, name: str) -> Path:
+    """A test module's own copy of the built community corpus (its settings and saved answers stay its own)."""
+    target = tmp_path_factory.mktemp(name)
+    shutil.copytree(community_corpus(tmp_path_factory), target, dirs_exist_ok=True)
+    return target
+
+
+def fresh_community_settings(root: Path, **changes):
+    """community_settings with no server settings stored: SimCord's ids repeat from test to test."""
+    for stale in root.glob(".qabot/guilds.sqlite*"):
+        stale.unlink()
+    return community_settings(root, **changes)
+
+
 def card_text(result_or_message) -> str:
     """An answer card's description (from an interaction result or a message)."""
     message = getattr(result_or_message, "response", None) or result_or_message

@@ -4,8 +4,6 @@ their channel), and two servers that never mix settings or statistics."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import simcord
 
@@ -20,9 +18,10 @@ from botkit import (
     REINDEX_ROLE,
     answer_id_of,
     card_text,
-    community_corpus,
+    community_copy,
     community_settings,
     deferred_with_thinking,
+    fresh_community_settings,
     refusals,
     second_guild,
 )
@@ -35,9 +34,7 @@ CONFIG_REFUSAL_WITH_ROLE = "Sorry, only administrators and members with the mana
 
 @pytest.fixture(scope="module")
 def bot_root(tmp_path_factory):
-    target = tmp_path_factory.mktemp("community-config")
-    shutil.copytree(community_corpus(tmp_path_factory), target, dirs_exist_ok=True)
-    return target
+    return community_copy(tmp_path_factory, "community-config")
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +44,7 @@ def bot_engine(bot_root):
 
 @pytest.fixture
 def bot_settings(bot_root):
-    """SimCord's ids repeat from test to test, so each test starts with no server settings stored."""
-    for stale in bot_root.glob(".qabot/guilds.sqlite*"):
-        stale.unlink()
-    return community_settings(bot_root, reindex_role=REINDEX_ROLE)
+    return fresh_community_settings(bot_root, reindex_role=REINDEX_ROLE)
 
 
 def every_config_call(world, channel):

@@ -4,15 +4,13 @@ whether it uses it, and the card says so, escaped like every quote."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from bot import create_bot
 from bot.render import FOLLOW_UP_LABEL
 from index.engine import Engine
 
-from botkit import card_text, community_corpus, community_settings, deferred_with_thinking
+from botkit import card_text, community_copy, community_settings, deferred_with_thinking, fresh_community_settings
 from discord_markdown import forgeries
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.simcord(settle_timeout=300)]
@@ -25,9 +23,7 @@ REFUND_SPEED, COUNCIL_SPEED = "five working days", "two hours"
 
 @pytest.fixture(scope="module")
 def bot_root(tmp_path_factory):
-    target = tmp_path_factory.mktemp("community-followups")
-    shutil.copytree(community_corpus(tmp_path_factory), target, dirs_exist_ok=True)
-    return target
+    return community_copy(tmp_path_factory, "community-followups")
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +33,7 @@ def bot_engine(bot_root):
 
 @pytest.fixture
 def bot_settings(bot_root):
-    for stale in bot_root.glob(".qabot/guilds.sqlite*"):
-        stale.unlink()
-    return community_settings(bot_root)
+    return fresh_community_settings(bot_root)
 
 
 def following_up_on(text: str) -> str | None:

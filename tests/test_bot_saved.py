@@ -4,8 +4,6 @@ sees it, and that removing undoes it."""
 
 from __future__ import annotations
 
-import shutil
-
 import discord
 import pytest
 
@@ -16,9 +14,10 @@ from index.engine import Engine
 from botkit import (
     answer_id_of,
     card_text,
-    community_corpus,
+    community_copy,
     community_settings,
     deferred_with_thinking,
+    fresh_community_settings,
     refusals,
     second_guild,
 )
@@ -42,9 +41,7 @@ REFUSAL_WITH_ROLE = (
 
 @pytest.fixture(scope="module")
 def bot_root(tmp_path_factory):
-    target = tmp_path_factory.mktemp("community-saved")
-    shutil.copytree(community_corpus(tmp_path_factory), target, dirs_exist_ok=True)
-    return target
+    return community_copy(tmp_path_factory, "community-saved")
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +51,7 @@ def bot_engine(bot_root):
 
 @pytest.fixture
 def bot_settings(bot_root):
-    for stale in bot_root.glob(".qabot/guilds.sqlite*"):
-        stale.unlink()
-    return community_settings(bot_root)
+    return fresh_community_settings(bot_root)
 
 
 def link_buttons(message) -> list[tuple[str, str]]:
