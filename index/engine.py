@@ -20,17 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
+from . import saved as saved_mod
 from .activity import ActivityLog
 from .answer import Answerer
 from .config import Settings, load_settings
 from .decide import CALIBRATION_FILE, load_calibration
-from .errors import IndexMismatchError, IndexUnavailableError, QabotError, QuestionError
+from .errors import IndexMismatchError, IndexUnavailableError, QabotError, QuestionError, SavedAnswerError
 from .followup import understand
+from .present import saved_quote
 from .question import parse_question
-from .saved import SavedAnswer
+from .saved import SavedAnswer, same_question
 from .sets import is_saved, saved_set, wanted
 from .store import Build, IndexStore
-from .text import content_terms
+from .text import content_terms, term_set
 from .types import Answer, BuildSummary, Quote
 
 log = logging.getLogger(__name__)
@@ -370,10 +372,6 @@ class Engine:
     def _prefer_saved(self, build: Build, answer: Answer, parsed, qvec: np.ndarray, name: str) -> Answer:
         """The answer with the server's saved answer first when the question repeats its question
         (saved.same_question); unchanged otherwise."""
-        from .present import saved_quote
-        from .saved import same_question
-        from .text import term_set
-
         asked = build.saved_questions(name)
         if not asked:
             return answer
@@ -395,9 +393,6 @@ class Engine:
     def save_answer(self, saved: SavedAnswer) -> BuildSummary:
         """Store a message as a saved answer of its server (index/saved.py) and index it at once,
         incrementally (only its text is embedded). SavedAnswerError when it has nothing to quote."""
-        from . import saved as saved_mod
-        from .errors import SavedAnswerError
-
         path = saved_mod.write(self.settings.index_path, saved)
         summary = self.rebuild(lock_wait=SAVE_LOCK_WAIT_S)
         skipped = [w for w in summary.warnings if w.startswith(saved.path + ":")]
@@ -410,8 +405,6 @@ class Engine:
 
     def remove_saved(self, guild_id: int, message_id: int) -> bool:
         """Remove a saved answer and rebuild without it; False when that message was not saved."""
-        from . import saved as saved_mod
-
         if not saved_mod.remove(self.settings.index_path, guild_id, message_id):
             return False
         self.rebuild(lock_wait=SAVE_LOCK_WAIT_S)

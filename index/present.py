@@ -103,8 +103,7 @@ def quote(
     saved = any(is_saved(n) for n in meta["sets"])
     nxt = build.sentence_at(s.doc_id, s.ord + 1)
     if saved and len(text_all.strip()) <= SAVED_WHOLE_MAX:  # the whole reply, its url the jump link as saved
-        start = len(text_all) - len(text_all.lstrip())
-        end = len(text_all.rstrip())
+        start, end = whole(text_all)
     elif nxt is not None and "\n\n" not in text_all[end : nxt[0]]:
         if len(text_all[start:end].split()) < p.min_words or (
             question is not None and continues(question, text_all[start:end], text_all[nxt[0] : nxt[1]])
@@ -138,8 +137,7 @@ def saved_quote(build: Build, doc_id: int, score: float, question: Question | No
     characters, else its first sentences up to that length; its url is the message's jump link."""
     meta = build.documents[doc_id]
     text_all = build.doc_text(doc_id)
-    start = len(text_all) - len(text_all.lstrip())
-    end = len(text_all.rstrip())
+    start, end = whole(text_all)
     if end - start > SAVED_WHOLE_MAX:
         ord_, last = 0, None
         while (span := build.sentence_at(doc_id, ord_)) is not None and (
@@ -160,6 +158,11 @@ def saved_quote(build: Build, doc_id: int, score: float, question: Question | No
         marks=answer_spans(question, text) if question is not None else [],
         saved=True,
     )
+
+
+def whole(text: str) -> tuple[int, int]:
+    """The offsets of `text` without its leading and trailing whitespace."""
+    return len(text) - len(text.lstrip()), len(text.rstrip())
 
 
 def continues(question: Question, sentence: str, following: str) -> bool:
