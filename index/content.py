@@ -136,8 +136,8 @@ class Content:
             found = dict(
                 self.db.execute(f"select term, df from terms where term in ({_marks(missing)})", missing).fetchall()
             )
-            if len(self._df) > DF_CACHE_MAX:
-                self._df.clear()
+            if len(self._df) + len(missing) > DF_CACHE_MAX:  # start afresh, keeping what is asked now
+                self._df = {t: self._df[t] for t in terms if t in self._df}
             for t in missing:
                 self._df[t] = int(found.get(t, 0))
         return {t: self._df[t] for t in terms}
