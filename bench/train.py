@@ -52,6 +52,7 @@ OPEN_FAMILY = "squad"  # stands for a corpus nobody calibrated: its accuracy set
 TEAM_FAMILY = "bundled"  # the bundled corpus, calibrated on its own labelled questions
 MAX_FALSE_ABSTAIN = 0.10  # the team calibration's bound on false abstention (as `qabot calibrate`)
 TEAM_CALIBRATION = "calibration-bundled.json"
+BUNDLED_SOURCES = ("docs_corpus",)  # the bundled corpus's folders: the team calibration is for them only
 BUNDLED_WEIGHT = 12.0  # a bundled question counts this many SQuAD questions (they are 16x fewer)
 THRESHOLD_POINTS = 201
 RELIABILITY_BANDS = 5
@@ -385,7 +386,7 @@ def bundled_examples(index_dir: Path, files: list[Path], progress: bool = True) 
     from index.engine import Engine
 
     root = Path(__file__).resolve().parents[1]
-    here = Engine(Settings(root=root, sources=("docs_corpus",), index_dir=str(index_dir)), reader=False)
+    here = Engine(Settings(root=root, sources=BUNDLED_SOURCES, index_dir=str(index_dir)), reader=False)
     here.rebuild(progress=progress)
     out: list[Example] = []
     for path in files:
@@ -427,6 +428,7 @@ def train(squad_dir: Path, bundled: list[Path], out_dir: Path, folds: int = FOLD
             "answer_above": team,
             "reader_sha256": hashlib.sha256(blob).hexdigest(),
             "fitted_on": f"the bundled sets' out-of-fold confidence, false abstention <= {MAX_FALSE_ABSTAIN}",
+            "sources": list(BUNDLED_SOURCES),
         }
         (out_dir / TEAM_CALIBRATION).write_text(json.dumps(calibration, indent=1) + "\n")
     data = [squad_dir / "questions.jsonl", *sorted(squad_dir.glob("corpus/*.md")), *bundled]

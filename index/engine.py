@@ -9,6 +9,7 @@ which releases its reader lease so a later cleanup may remove it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -117,10 +118,30 @@ class Engine:
             return own
         if self.settings.calibration:
             configured = (self.settings.root / self.settings.calibration).resolve()
-            if configured.is_file():
+            if not configured.is_file():
+                log.warning("calibration file %s not found; using the shipped calibration", configured)
+            elif not self._calibration_fits(configured):
+                log.warning(
+                    "calibration file %s was fitted on other sources than this corpus's; using the shipped calibration",
+                    configured,
+                )
+            else:
                 return configured
-            log.warning("calibration file %s not found; using the shipped calibration", configured)
         return CALIBRATION_FILE
+
+    def _calibration_fits(self, path: Path) -> bool:
+        """A corpus calibration may name the source folders it was fitted on (`"sources"`); it fits only a
+        deployment that still reads them all. The bundled corpus's threshold, applied to another corpus
+        through the same qabot.toml (QABOT_SOURCES pointing elsewhere), would answer at a level measured
+        on other questions."""
+        try:
+            fitted = json.loads(path.read_text()).get("sources")
+        except (OSError, ValueError, AttributeError):
+            return True  # load_calibration reports what is wrong with the file
+        if not fitted:
+            return True
+        have = {(self.settings.root / s.location).resolve() for s in self.settings.all_sources if s.kind == "folder"}
+        return all((self.settings.root / f).resolve() in have for f in fitted)
 
     @property
     def encoder(self):

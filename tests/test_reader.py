@@ -144,3 +144,21 @@ def test_a_corpus_calibration_sets_the_threshold_unless_fitted_for_another_reade
     assert "another reader" in caplog.text
     missing = Engine(Settings(root=tmp_path, sources=(), calibration="nowhere.json", encoder="hash"))
     assert missing.calibration_path.name == "calibration.json" and missing.calibration_path.parent.name == "index"
+
+
+def test_a_corpus_calibration_is_not_applied_to_other_sources(tmp_path, caplog):
+    from index.config import Settings
+    from index.engine import Engine
+
+    (tmp_path / "docs_corpus").mkdir()
+    (tmp_path / "other").mkdir()
+    cal = tmp_path / "calibration.json"
+    cal.write_text(json.dumps({"answer_above": 0.3, "reader_sha256": READER_SHA256, "sources": ["docs_corpus"]}))
+    mine = Engine(
+        Settings(root=tmp_path, sources=("docs_corpus", "other"), calibration="calibration.json", encoder="hash")
+    )
+    assert mine.calibration_path == cal.resolve()
+    elsewhere = Engine(Settings(root=tmp_path, sources=("other",), calibration="calibration.json", encoder="hash"))
+    assert elsewhere.calibration_path.parent.name == "index"
+    assert elsewhere.answerer.answer_above == pytest.approx(load_reader(READER_FILE).threshold)
+    assert "fitted on other sources" in caplog.text
