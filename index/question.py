@@ -37,6 +37,11 @@ ATTRIBUTE = re.compile(
     r"|\b\w+(?:'s|’s)\s+(?P<own>(?:[a-z]+\s+){0,2}[a-z]+)\s*\??\s*$",
     re.I,
 )
+# What a "how many" question counts: "how many laptops did the FBI seize" -> "laptops".
+HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w'’-]+\s*){1,4})", re.I)
+COUNTED_ENDS = frozenset(
+    {"did", "do", "does", "were", "was", "are", "is", "have", "has", "had", "got", "get", "in", "of"}
+)
 GENERIC_ATTRIBUTES = frozenset({"name", "kind", "type", "part", "role", "one", "purpose", "goal", "reason"})
 
 HEAD_MIN_CHARS = 3  # a head noun's words shorter than this ("of", "IT") say nothing of the kind asked for
@@ -126,6 +131,7 @@ class Question:
     names: frozenset[str]  # stemmed capitalised words and numbers after the first word: what it is about
     heads: frozenset[str]  # the kind of thing asked for: "which banks were…" -> {"bank"}
     attribute: frozenset[str]  # what is asked about it: "the passport number of X" -> {"passport", "number"}
+    counted: frozenset[str]  # what a "how many" question counts: "how many laptops were seized" -> {"laptop"}
     years: frozenset[str]  # years it mentions ("the March 2026 action" -> {"2026"})
     months: frozenset[int]  # months it mentions, only when it names a year too ({3})
     kind: AnswerKind | None  # the kind of answer asked for ("how much" -> an amount), if it says
@@ -150,6 +156,7 @@ def parse_question(text: str, split: bool = True) -> Question:
         names=frozenset(name_terms(text)),
         heads=frozenset(head_terms(text)),
         attribute=frozenset(attribute_terms(text)),
+        counted=frozenset(counted_terms(text)),
         years=frozenset(years),
         months=frozenset(months),
         kind=answer_kind(text),
@@ -225,6 +232,20 @@ def attribute_terms(q: str) -> set[str]:
     if not m:
         return set()
     return set(content_terms(m["of"] or m["own"])) - GENERIC_ATTRIBUTES
+
+
+def counted_terms(q: str) -> set[str]:
+    """What a "how many" question counts, up to its verb: 'how many suspected laptop farms did …' ->
+    {'suspect', 'laptop', 'farm'}; a sentence giving the count names it beside the number."""
+    m = HOW_MANY.search(q)
+    if not m:
+        return set()
+    out = set()
+    for w in words(m.group(1)):
+        if w in COUNTED_ENDS or w in STOPWORDS:
+            break
+        out.add(stem(w))
+    return out
 
 
 def question_parts(q: str) -> tuple[str, str] | None:

@@ -37,12 +37,12 @@ import numpy as np
 from .errors import ModelError
 from .params import AnswerParams
 from .read import Evidence, ScoredSentence, expand_acronyms, passage_terms, share
-from .spans import answer_spans
+from .spans import answer_spans, names_count
 from .store import Build
 from .wordpieces import WordPieces, maxsim, piece_idf, shared_pieces
 
 READER_FILE = Path(__file__).with_name("reader.json")
-READER_SHA256 = "57b7b998c7df34cf7107a9c0690964677a2de5f2291ca8c4e7e0f00b8149b084"
+READER_SHA256 = "177d250290eb3d7d86702db03b7d8364b8f0fb5ad604d76c36c5b3a8f8c30442"
 
 NEGATION = re.compile(r"\b(?:not|never|no|none|nor|non|without|cannot)\b|n't", re.I)
 SUPERLATIVE = re.compile(
@@ -56,7 +56,7 @@ CANDIDATE_FEATURES = (
     "cos", "cos_margin", "win_cos", "win_margin", "prev_cos", "next_cos", "lex_sent", "lex_win", "lex_rest_sent",
     "lex_rest_win", "name_sent", "name_win", "score", "score_margin", "prior", "kind", "li_sent", "li_win",
     "li_sent_margin", "li_win_margin", "li_sent_min", "rank", "same_doc_as_top", "prev_lex", "next_lex", "novelty",
-    "prev_lead", "answer_form", "form_next",
+    "prev_lead", "answer_form", "form_next", "count_named",
 )  # fmt: skip
 QUESTION_FEATURES = (
     "p1", "p2", "p_margin", "p_top3", "top_cos", "top_win_cos", "top_li_sent", "top_li_win", "top_li_sent_min",
@@ -279,6 +279,7 @@ class Features:
                     max(self.prev_cos[i] - self.cos[i], 0.0),
                     self.form[i],
                     self.form_next[i],
+                    float(names_count(self.q, self.texts[i])),
                 ]
             )
         x = np.array(rows, dtype=np.float64)

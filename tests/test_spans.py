@@ -7,7 +7,7 @@ import sys
 
 from bot.render import bold_marks, escape
 from index.question import parse_question
-from index.spans import answer_spans
+from index.spans import answer_spans, names_count
 from index.terminal import marked, placeholders_to
 from index.types import Answer, Quote
 
@@ -26,6 +26,19 @@ def test_the_amount_asked_for_is_the_span():
 def test_a_date_the_question_already_gives_is_not_the_answer():
     text = "In 2017, the indictment says, the attack began on December 4, 2017."
     assert spans("When in 2017 did the attack begin?", text) == ["December 4, 2017"]
+
+
+def test_a_how_many_question_counts_what_it_names_up_to_its_verb():
+    assert parse_question("How many suspected laptop farms did DOJ search?").counted == {"suspect", "laptop", "farm"}
+    assert parse_question("how many laptops were seized").counted == {"laptop"}
+    assert parse_question("How much did they steal?").counted == frozenset()
+
+
+def test_a_count_is_of_what_the_question_counts_only_when_it_is_named_beside_the_number():
+    q = parse_question("how many laptops did the feds seize in june")
+    assert names_count(q, "In total, the FBI seized approximately 137 laptops.")
+    assert not names_count(q, "The FBI executed searches of 21 premises across 14 states hosting laptop farms.")
+    assert not names_count(parse_question("When were the laptops seized?"), "It seized 137 laptops.")
 
 
 def test_a_list_question_marks_each_item():
