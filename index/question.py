@@ -37,7 +37,7 @@ ATTRIBUTE = re.compile(
     r"|\b\w+(?:'s|’s)\s+(?P<own>(?:[a-z]+\s+){0,2}[a-z]+)\s*\??\s*$",
     re.I,
 )
-# What a "how many" question counts: "how many laptops did the FBI seize" -> "laptops".
+# What a "how many" question counts, up to its verb: "how many laptops did the FBI seize" -> {"laptop"}.
 HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w'’-]+\s*){1,4})", re.I)
 COUNTED_ENDS = frozenset(
     {"did", "do", "does", "were", "was", "are", "is", "have", "has", "had", "got", "get", "in", "of"}
