@@ -9,7 +9,6 @@ which releases its reader lease so a later cleanup may remove it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -134,10 +133,8 @@ class Engine:
         deployment that still reads them all. The bundled corpus's threshold, applied to another corpus
         through the same qabot.toml (QABOT_SOURCES pointing elsewhere), would answer at a level measured
         on other questions."""
-        try:
-            fitted = json.loads(path.read_text()).get("sources")
-        except (OSError, ValueError, AttributeError):
-            return True  # load_calibration reports what is wrong with the file
+        cal = load_calibration(path)  # {} when unreadable: nothing to check here
+        fitted = cal.get("sources") if isinstance(cal, dict) else None
         if not fitted:
             return True
         have = {(self.settings.root / s.location).resolve() for s in self.settings.all_sources if s.kind == "folder"}

@@ -39,9 +39,6 @@ ATTRIBUTE = re.compile(
 )
 # What a "how many" question counts, up to its verb: "how many laptops did the FBI seize" -> {"laptop"}.
 HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w'’-]+\s*){1,4})", re.I)
-COUNTED_ENDS = frozenset(
-    {"did", "do", "does", "were", "was", "are", "is", "have", "has", "had", "got", "get", "in", "of"}
-)
 GENERIC_ATTRIBUTES = frozenset({"name", "kind", "type", "part", "role", "one", "purpose", "goal", "reason"})
 
 HEAD_MIN_CHARS = 3  # a head noun's words shorter than this ("of", "IT") say nothing of the kind asked for
@@ -242,7 +239,7 @@ def counted_terms(q: str) -> set[str]:
         return set()
     out = set()
     for w in words(m.group(1)):
-        if w in COUNTED_ENDS or w in STOPWORDS:
+        if w in STOPWORDS:  # its verb or preposition ("did", "were", "in") ends what is counted
             break
         out.add(stem(w))
     return out
