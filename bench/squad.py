@@ -98,6 +98,9 @@ def figures(results: list[Result], threshold: float | None = None) -> dict:
         "accuracy": round((hit1 + right_abstain) / len(results), 4),
         "hit_at_1": round(hit1 / len(ans), 4) if ans else None,
         "hit_at_3": round(hit3 / len(ans), 4) if ans else None,
+        # the answer among the first three quotes shown, answered or not (an abstention shows the closest
+        # passages): what retrieval and reading found before deciding
+        "found_at_3": round(sum(1 for r in ans if r.hit3) / len(ans), 4) if ans else None,
         "unanswerable_abstained": round(right_abstain / len(una), 4) if una else None,
         "false_abstention": round(sum(1 for r in ans if abstains(r)) / len(ans), 4) if ans else None,
         "always_abstain": round(len(una) / len(results), 4),

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.evaluate import quote_has_answer, read_items
+from bench.head import HEAD_FOLDS, HEAD_L2, HEAD_LR, HEAD_SCALE, HEAD_STEPS
 
 SEED = 20261201
 FOLDS = 5
@@ -69,6 +70,8 @@ class Example:
     x: np.ndarray  # candidate features, one row per candidate
     y: np.ndarray  # which candidates' quotes hold a gold answer
     tops: np.ndarray  # Features.top of each candidate: the question row's part once the best one is known
+    qv: np.ndarray  # the question's vector, and its candidates' sentence vectors (float16): the head's input
+    sv: np.ndarray
 
 
 def default_bundled() -> list[Path]:
@@ -109,7 +112,8 @@ def collect(engine, items: list[dict], family: str, progress: bool = True) -> li
         )
         group = it.get("article") or it["id"]
         tops = np.vstack([f.top(t) for t in range(len(f.cands))])
-        out.append(Example(it["id"], family, f"{family}:{group}", answerable, x, y, tops))
+        ex = Example(it["id"], family, f"{family}:{group}", answerable, x, y, tops, f.qvec, f.svec.astype(np.float16))
+        out.append(ex)
     return out
 
 
@@ -227,8 +231,11 @@ def question_rows(examples: list[Example], probs: list[np.ndarray]) -> tuple[np.
 def fit_reader(examples: list[Example], inner: int = INNER_FOLDS) -> tuple[dict, np.ndarray, np.ndarray]:
     """The pick and decide models and the threshold, fitted on `examples` only.
     Also returns the inner out-of-fold confidence and hit of each example (for the threshold)."""
+    from bench.head import cross_fitted, fit_head
     from index.reader import QUESTION_FEATURES
 
+    head = fit_head(examples, weights_of(examples))
+    examples = cross_fitted(examples, weights_of(examples))  # the head's columns as on unseen questions
     pick = fit_pick(examples)
     oof = out_of_fold_probs(examples, inner)
     rows, hit = question_rows(examples, oof)
@@ -245,6 +252,7 @@ def fit_reader(examples: list[Example], inner: int = INNER_FOLDS) -> tuple[dict,
     team = fit_team_threshold(examples, conf)
     # rounded like the weights, so that a rerun writes the same bytes (BLAS sums differ in the last digits)
     model = {"pick": pick.to_json(), "decide": decide.to_json(), "threshold": round(threshold, 6)}
+    model["head"] = head.to_json()
     if team is not None:
         model["team_threshold"] = round(team, 6)  # not read by the reader: train() writes it to its own file
     return model, conf, hit
@@ -322,6 +330,7 @@ def fit_team_threshold(examples: list[Example], conf: np.ndarray) -> float | Non
 def cross_validate(examples: list[Example], k: int = FOLDS, families: tuple[str, ...] | None = None) -> dict:
     """The whole recipe per fold: fitted without the fold's groups, scored on them. `families` limits the
     folds to those families (the others always train); the figures are on the held-out questions only."""
+    from bench.head import with_head
     from index.reader import decision_row, reader_from_json
 
     scored = [i for i, e in enumerate(examples) if families is None or e.family in families]
@@ -334,8 +343,7 @@ def cross_validate(examples: list[Example], k: int = FOLDS, families: tuple[str,
         held = set(fold.tolist())
         model, _, _ = fit_reader([e for i, e in enumerate(examples) if i not in held])
         reader = reader_from_json({**model, "candidates": 0})
-        for i in fold:
-            e = examples[i]
+        for i, e in zip(fold, with_head([examples[i] for i in fold], reader.head)):
             p = reader.pick.probability(e.x)
             conf[i] = float(reader.decide.probability(decision_row(p, e.tops.__getitem__)[None, :])[0])
             hit[i] = bool(e.y[int(np.argmax(p))])
@@ -445,6 +453,7 @@ def train(squad_dir: Path, bundled: list[Path], out_dir: Path, folds: int = FOLD
             "max_false_abstain": MAX_FALSE_ABSTAIN,
             "bundled_weight": BUNDLED_WEIGHT,
             "candidates": model["candidates"],
+            "head": {"l2": HEAD_L2, "steps": HEAD_STEPS, "lr": HEAD_LR, "scale": HEAD_SCALE, "folds": HEAD_FOLDS},
         },  # fmt: skip
         "questions": {fam: sum(1 for e in examples if e.family == fam) for fam in ("squad", "bundled")},
         "threshold": model["threshold"],

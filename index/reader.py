@@ -7,9 +7,9 @@ by `qabot train` (bench/train.py) on SQuAD 2.0 articles and labelled questions o
 and measured on articles and questions they never saw, do better:
 
 1. **pick**: for each of the best candidate sentences, the probability that it holds the answer, from
-   its features: similarity of the sentence and of its window, word-piece late interaction
-   (index/wordpieces.py), idf coverage of the question's names and of the rest, the kind of answer,
-   and each of those as a margin over the other candidates;
+   its features: similarity of the sentence and of its window, the trained answer head's score
+   (index/head.py), word-piece late interaction (index/wordpieces.py), idf coverage of the question's
+   names and of the rest, the kind of answer, and each of those as a margin over the other candidates;
 2. **decide**: from the best candidates' probabilities and what the best one lacks (the question's
    rare words it never uses, a negation or a superlative the question has and it does not, names the
    corpus never mentions), the probability that the quotes answer the question: `confidence`.
@@ -17,8 +17,8 @@ and measured on articles and questions they never saw, do better:
 SQuAD 2.0's unanswerable questions are written to match a sentence's words while changing one thing
 (an antonym, a negation, a swapped name); the second model's "what the best sentence lacks" features
 raised held-out answerability AUROC from 0.63 (cosine, or the earlier evidence strength) to 0.72. Both
-models are a few dozen numbers in `reader.json`, checked against READER_SHA256 when loaded; the
-runtime needs only numpy.
+models are a few dozen numbers in `reader.json`, beside the head's 384 × 384 matrix (float16, 288 KiB),
+all checked against READER_SHA256 when loaded; the runtime needs only numpy.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .head import AnswerHead
 from .params import AnswerParams
 from .read import Evidence, ScoredSentence, expand_acronyms, passage_terms, share
 from .spans import answer_spans, names_count
@@ -42,7 +43,7 @@ from .store import Build
 from .wordpieces import WordPieces, maxsim, piece_idf, shared_pieces
 
 READER_FILE = Path(__file__).with_name("reader.json")
-READER_SHA256 = "177d250290eb3d7d86702db03b7d8364b8f0fb5ad604d76c36c5b3a8f8c30442"
+READER_SHA256 = "6a6208940cb922af9400fb74da7f2525bfe830b4d2fc084d1f1841e60ec09c98"
 
 NEGATION = re.compile(r"\b(?:not|never|no|none|nor|non|without|cannot)\b|n't", re.I)
 SUPERLATIVE = re.compile(
@@ -56,8 +57,9 @@ CANDIDATE_FEATURES = (
     "cos", "cos_margin", "win_cos", "win_margin", "prev_cos", "next_cos", "lex_sent", "lex_win", "lex_rest_sent",
     "lex_rest_win", "name_sent", "name_win", "score", "score_margin", "prior", "kind", "li_sent", "li_win",
     "li_sent_margin", "li_win_margin", "li_sent_min", "rank", "same_doc_as_top", "prev_lex", "next_lex", "novelty",
-    "prev_lead", "answer_form", "form_next", "count_named",
+    "prev_lead", "answer_form", "form_next", "count_named", "head", "head_margin",
 )  # fmt: skip
+HEAD_COLUMNS = (CANDIDATE_FEATURES.index("head"), CANDIDATE_FEATURES.index("head_margin"))
 QUESTION_FEATURES = (
     "p1", "p2", "p_margin", "p_top3", "top_cos", "top_win_cos", "top_li_sent", "top_li_win", "top_li_sent_min",
     "top_name_win", "top_lex_rest_win", "top_kind", "absent_words", "absent_words_sent", "absent_idf_share",
@@ -123,12 +125,13 @@ class Reader:
     threshold: float  # answer when confidence is at least this (fitted by `qabot train`)
     candidates: int  # how many of the read sentences the pick model scores
     pieces: WordPieces
+    head: AnswerHead  # the trained question-sentence similarity (index/head.py)
 
     def judge(self, build: Build, ev: Evidence, qvec: np.ndarray, p: AnswerParams) -> Judgement:
         if not ev.sentences:
             return Judgement(ev, 0.0)
         feats = Features(build, ev, qvec, self.pieces, self.candidates, p)
-        cand = feats.candidates()
+        cand = feats.candidates(self.head)
         probs = self.pick.probability(cand)
         conf = float(self.decide.probability(decision_row(probs, feats.top)[None, :])[0])
         return Judgement(reorder(ev, probs), conf)
@@ -169,7 +172,17 @@ def reader_from_json(d: dict) -> Reader:
         threshold=float(d["threshold"]),
         candidates=int(d["candidates"]),
         pieces=shared_pieces(),
+        head=AnswerHead.from_json(d["head"]),
     )
+
+
+def set_head(x: np.ndarray, head: AnswerHead, qvec: np.ndarray, svecs: np.ndarray) -> np.ndarray:
+    """`x` (candidate rows) with its head columns filled: the head's score and its lead over the others."""
+    scores = head.scores(qvec, svecs)
+    x = x.copy()
+    x[:, HEAD_COLUMNS[0]] = scores
+    x[:, HEAD_COLUMNS[1]] = margins(scores)
+    return x
 
 
 class Features:
@@ -190,6 +203,7 @@ class Features:
         ids = sorted({r[0] for w in rows for r in w if r is not None})
         vec = dict(zip(ids, build.sentence_vectors(ids))) if ids else {}
         svec = build.sentence_vectors([s.id for s in self.cands])
+        self.qvec, self.svec = qv, svec  # for the head (index/head.py), and kept by `qabot train`
         self.cos = np.array([s.cos for s in self.cands])
         self.prev_cos = np.array([float(vec[w[0][0]] @ qv) if w[0] else 0.0 for w in rows])
         self.next_cos = np.array([float(vec[w[1][0]] @ qv) if w[1] else 0.0 for w in rows])
@@ -236,8 +250,9 @@ class Features:
             lw.append(maxsim(qv, qw, pieces.vectors(np.concatenate([a, s, b])))[0])
         self.li_sent, self.li_win, self.li_min = np.array(ls), np.array(lw), np.array(lmin)
 
-    def candidates(self) -> np.ndarray:
-        """One row of CANDIDATE_FEATURES per candidate."""
+    def candidates(self, head: AnswerHead | None = None) -> np.ndarray:
+        """One row of CANDIDATE_FEATURES per candidate; the head's columns stay 0 without a head
+        (`qabot train` fills them with heads that never saw the question)."""
         b, tw = self.build, self.tw
         idf, rest, nidf = tw.idf, self.rest, self.names_idf
         score = np.array([s.score for s in self.cands])
@@ -280,9 +295,13 @@ class Features:
                     self.form[i],
                     self.form_next[i],
                     float(names_count(self.q, self.texts[i])),
+                    0.0,
+                    0.0,
                 ]
             )
         x = np.array(rows, dtype=np.float64)
+        if head is not None:
+            x = set_head(x, head, self.qvec, self.svec)
         col = CANDIDATE_FEATURES.index
         for name, src in (("cos_margin", "cos"), ("win_margin", "win_cos"), ("score_margin", "score"),
                           ("li_sent_margin", "li_sent"), ("li_win_margin", "li_win")):  # fmt: skip

@@ -148,8 +148,9 @@ def test_bench_squad_end_to_end(tmp_path):
     out = json.loads(r.stdout)
     assert out["overall"]["n"] == 4 and out["overall"]["unanswerable"] == 1
     assert set(out["per_article"]) == {"Glorp", "Harpin"}
-    # found, though the reader (trained on whole articles) is unsure on a three-sentence corpus
-    assert out["overall"]["hit_at_3"] >= 0.33  # (rounded to 4 places: one of the three)
+    # found, though the reader (trained on whole articles) may be unsure on a three-sentence corpus
+    assert out["overall"]["found_at_3"] >= 0.33  # (rounded to 4 places: one of the three)
+    assert out["overall"]["hit_at_3"] <= out["overall"]["found_at_3"]
     assert out["cross_validation"]["k"] == 2 and out["cross_validation"]["out_of_fold"]["n"] == 4
     assert (tmp_path / "idx" / "CURRENT").is_file()
     # the shipped reader was trained on SQuAD questions: --folds also retrains it without each fold's articles

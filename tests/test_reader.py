@@ -13,6 +13,7 @@ from bench import train
 from index.errors import ModelError
 from index.reader import (
     CANDIDATE_FEATURES,
+    HEAD_COLUMNS,
     QUESTION_FEATURES,
     READER_FILE,
     READER_SHA256,
@@ -60,7 +61,8 @@ def synthetic(n: int, family: str, seed: int) -> list[train.Example]:
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        x = rng.normal(size=(6, len(CANDIDATE_FEATURES)))
+        x = np.zeros((6, len(CANDIDATE_FEATURES)))  # the head's columns stay 0: its vectors below are 0
+        x[:, : HEAD_COLUMNS[0]] = rng.normal(size=(6, HEAD_COLUMNS[0]))
         answerable = i % 2 == 0
         y = np.zeros(6, dtype=bool)
         if answerable:
@@ -69,7 +71,8 @@ def synthetic(n: int, family: str, seed: int) -> list[train.Example]:
             y[j] = True
         tops = rng.normal(size=(6, len(QUESTION_FEATURES) - 4))
         tops[:, 0] = 1.0 if answerable else -1.0  # what the best candidate lacks tells them apart
-        out.append(train.Example(f"{family}{i}", family, f"{family}:g{i % 10}", answerable, x, y, tops))
+        qv, sv = np.ones(8, np.float32), np.zeros((6, 8), np.float16)  # the head has nothing to learn
+        out.append(train.Example(f"{family}{i}", family, f"{family}:g{i % 10}", answerable, x, y, tops, qv, sv))
     return out
 
 
