@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.evaluate import quote_has_answer, read_items
-from bench.head import HEAD_FOLDS, HEAD_L2, HEAD_LR, HEAD_SCALE, HEAD_STEPS
+from bench.head import HEAD_FOLDS, HEAD_L2, HEAD_LR, HEAD_SCALE, HEAD_STEPS, cross_fitted, fit_head, with_head
 
 SEED = 20261201
 FOLDS = 5
@@ -231,22 +231,21 @@ def question_rows(examples: list[Example], probs: list[np.ndarray]) -> tuple[np.
 def fit_reader(examples: list[Example], inner: int = INNER_FOLDS) -> tuple[dict, np.ndarray, np.ndarray]:
     """The pick and decide models and the threshold, fitted on `examples` only.
     Also returns the inner out-of-fold confidence and hit of each example (for the threshold)."""
-    from bench.head import cross_fitted, fit_head
     from index.reader import QUESTION_FEATURES
 
-    head = fit_head(examples, weights_of(examples))
-    examples = cross_fitted(examples, weights_of(examples))  # the head's columns as on unseen questions
+    weights = weights_of(examples)
+    head = fit_head(examples, weights)
+    examples = cross_fitted(examples, weights)  # the head's columns as on unseen questions
     pick = fit_pick(examples)
     oof = out_of_fold_probs(examples, inner)
     rows, hit = question_rows(examples, oof)
     target = hit if DECIDE_TARGET == "hit" else np.array([e.answerable for e in examples])
-    decide = logistic(rows, target, C_DECIDE, QUESTION_FEATURES, weights_of(examples))
+    decide = logistic(rows, target, C_DECIDE, QUESTION_FEATURES, weights)
     # the threshold from confidences the decide model did not fit: inner folds again
     conf = np.zeros(len(examples))
     for fold in group_folds([e.group for e in examples], inner, seed=SEED + 1):
         keep = np.setdiff1d(np.arange(len(examples)), fold)
-        w = weights_of([examples[i] for i in keep])
-        m = logistic(rows[keep], target[keep], C_DECIDE, QUESTION_FEATURES, w)
+        m = logistic(rows[keep], target[keep], C_DECIDE, QUESTION_FEATURES, weights[keep])
         conf[fold] = m.probability(rows[fold])
     threshold = fit_threshold(examples, conf, hit)
     team = fit_team_threshold(examples, conf)
@@ -330,7 +329,6 @@ def fit_team_threshold(examples: list[Example], conf: np.ndarray) -> float | Non
 def cross_validate(examples: list[Example], k: int = FOLDS, families: tuple[str, ...] | None = None) -> dict:
     """The whole recipe per fold: fitted without the fold's groups, scored on them. `families` limits the
     folds to those families (the others always train); the figures are on the held-out questions only."""
-    from bench.head import with_head
     from index.reader import decision_row, reader_from_json
 
     scored = [i for i, e in enumerate(examples) if families is None or e.family in families]
