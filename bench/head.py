@@ -75,13 +75,6 @@ def with_head(examples: list, head: AnswerHead) -> list:
 
 def cross_fitted(examples: list, weights: np.ndarray) -> list:
     """Copies of `examples` whose head columns come from heads fitted without their group."""
-    from bench.train import group_folds
+    from bench.train import cross_fit
 
-    out = list(examples)
-    for fold in group_folds([e.group for e in examples], HEAD_FOLDS, seed=HEAD_SEED):
-        held = set(fold.tolist())
-        rest = [i for i in range(len(examples)) if i not in held]
-        head = fit_head([examples[i] for i in rest], weights[rest])
-        for i, e in zip(fold, with_head([examples[i] for i in fold], head)):
-            out[i] = e
-    return out
+    return cross_fit(examples, weights, fit_head, with_head, HEAD_FOLDS, HEAD_SEED)

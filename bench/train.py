@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import answer_net
+from bench.answer_net import NET_BATCH, NET_DECAY, NET_EPOCHS, NET_FOLDS, NET_LR, NET_UNITS, fit_net, with_net
 from bench.evaluate import quote_has_answer, read_items
 from bench.head import HEAD_FOLDS, HEAD_L2, HEAD_LR, HEAD_SCALE, HEAD_STEPS, cross_fitted, fit_head, with_head
 
@@ -127,6 +129,20 @@ def group_folds(groups: list[str], k: int, seed: int = SEED) -> list[np.ndarray]
     return [np.where(idx == f)[0] for f in range(k)]
 
 
+def cross_fit(examples: list, weights: np.ndarray, fit, fill, k: int, seed: int) -> list:
+    """Copies of `examples` filled (`fill(examples, model)`) by models fitted (`fit(examples, weights)`)
+    without their group, k folds: how the head's and the net's scores reach the models above them, as
+    they would on new questions."""
+    out = list(examples)
+    for fold in group_folds([e.group for e in examples], k, seed=seed):
+        held = set(fold.tolist())
+        rest = [i for i in range(len(examples)) if i not in held]
+        model = fit([examples[i] for i in rest], weights[rest])
+        for i, e in zip(fold, fill([examples[i] for i in fold], model)):
+            out[i] = e
+    return out
+
+
 def logistic(x, y, c, names, weight=None):
     """A logistic regression (L2 penalty 1/c) whose weights keep the signs in SIGNS: what the best
     sentence lacks can only lower the confidence, what it covers only raise it. Unconstrained, the
@@ -162,7 +178,9 @@ LACKS = (
     "absent_in_doc", "absent_nowhere", "absent_in_doc_idf_max", "negation_missing", "superlative_missing",
     "names_absent", "year_missing", "attribute_missing",
 )  # fmt: skip
-COVERS = ("p1", "top_cos", "top_win_cos", "top_li_sent", "top_li_win", "top_name_win", "top_lex_rest_win", "strength")
+COVERS = (
+    "p1", "top_cos", "top_win_cos", "top_li_sent", "top_li_win", "top_name_win", "top_lex_rest_win", "strength", "net",
+)  # fmt: skip
 SIGNS = {**{n: (None, 0.0) for n in LACKS}, **{n: (0.0, None) for n in COVERS}}
 
 
@@ -236,6 +254,8 @@ def fit_reader(examples: list[Example], inner: int = INNER_FOLDS) -> tuple[dict,
     weights = weights_of(examples)
     head = fit_head(examples, weights)
     examples = cross_fitted(examples, weights)  # the head's columns as on unseen questions
+    net = fit_net(examples, weights)
+    examples = answer_net.cross_fitted(examples, weights)  # and the net's column
     pick = fit_pick(examples)
     oof = out_of_fold_probs(examples, inner)
     rows, hit = question_rows(examples, oof)
@@ -252,6 +272,7 @@ def fit_reader(examples: list[Example], inner: int = INNER_FOLDS) -> tuple[dict,
     # rounded like the weights, so that a rerun writes the same bytes (BLAS sums differ in the last digits)
     model = {"pick": pick.to_json(), "decide": decide.to_json(), "threshold": round(threshold, 6)}
     model["head"] = head.to_json()
+    model["net"] = net.to_json()
     if team is not None:
         model["team_threshold"] = round(team, 6)  # not read by the reader: train() writes it to its own file
     return model, conf, hit
@@ -341,7 +362,7 @@ def cross_validate(examples: list[Example], k: int = FOLDS, families: tuple[str,
         held = set(fold.tolist())
         model, _, _ = fit_reader([e for i, e in enumerate(examples) if i not in held])
         reader = reader_from_json({**model, "candidates": 0})
-        for i, e in zip(fold, with_head([examples[i] for i in fold], reader.head)):
+        for i, e in zip(fold, with_net(with_head([examples[i] for i in fold], reader.head), reader.net)):
             p = reader.pick.probability(e.x)
             conf[i] = float(reader.decide.probability(decision_row(p, e.tops.__getitem__)[None, :])[0])
             hit[i] = bool(e.y[int(np.argmax(p))])
@@ -452,6 +473,14 @@ def train(squad_dir: Path, bundled: list[Path], out_dir: Path, folds: int = FOLD
             "bundled_weight": BUNDLED_WEIGHT,
             "candidates": model["candidates"],
             "head": {"l2": HEAD_L2, "steps": HEAD_STEPS, "lr": HEAD_LR, "scale": HEAD_SCALE, "folds": HEAD_FOLDS},
+            "net": {
+                "units": NET_UNITS,
+                "epochs": NET_EPOCHS,
+                "lr": NET_LR,
+                "weight_decay": NET_DECAY,
+                "batch": NET_BATCH,
+                "folds": NET_FOLDS,
+            },
         },  # fmt: skip
         "questions": {fam: sum(1 for e in examples if e.family == fam) for fam in ("squad", "bundled")},
         "threshold": model["threshold"],

@@ -12,13 +12,15 @@ and measured on articles and questions they never saw, do better:
    names and of the rest, the kind of answer, and each of those as a margin over the other candidates;
 2. **decide**: from the best candidates' probabilities and what the best one lacks (the question's
    rare words it never uses, a negation or a superlative the question has and it does not, names the
-   corpus never mentions), the probability that the quotes answer the question: `confidence`.
+   corpus never mentions) and the trained answer net's reading of it (index/answer_net.py), the
+   probability that the quotes answer the question: `confidence`.
 
 SQuAD 2.0's unanswerable questions are written to match a sentence's words while changing one thing
 (an antonym, a negation, a swapped name); the second model's "what the best sentence lacks" features
 raised held-out answerability AUROC from 0.63 (cosine, or the earlier evidence strength) to 0.72. Both
-models are a few dozen numbers in `reader.json`, beside the head's 384 × 384 matrix (float16, 288 KiB),
-all checked against READER_SHA256 when loaded; the runtime needs only numpy.
+models are a few dozen numbers in `reader.json`, beside the head's 384 × 384 matrix (float16, 288 KiB)
+and the answer net's 1536 × 64 (192 KiB), all checked against READER_SHA256 when loaded; the runtime
+needs only numpy.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .answer_net import AnswerNet
 from .errors import ModelError
 from .head import AnswerHead
 from .params import AnswerParams
@@ -43,7 +46,7 @@ from .store import Build
 from .wordpieces import WordPieces, maxsim, piece_idf, shared_pieces
 
 READER_FILE = Path(__file__).with_name("reader.json")
-READER_SHA256 = "6a6208940cb922af9400fb74da7f2525bfe830b4d2fc084d1f1841e60ec09c98"
+READER_SHA256 = "5f7b7e5e9cd1d9a744f91206c586f52aee0a4b7b0d1e795fe8650d576c15057b"
 
 NEGATION = re.compile(r"\b(?:not|never|no|none|nor|non|without|cannot)\b|n't", re.I)
 SUPERLATIVE = re.compile(
@@ -66,8 +69,9 @@ QUESTION_FEATURES = (
     "absent_idf_max", "absent_idf_max_sent", "absent_in_doc", "absent_nowhere", "absent_in_doc_idf_max",
     "negation_q", "negation_s", "negation_missing", "superlative_q", "superlative_missing", "q_terms", "q_caps",
     "names_absent", "asks_kind", "strength", "focus", "kind_found", "top_form", "year_missing",
-    "attribute_missing",
+    "attribute_missing", "net",
 )  # fmt: skip
+NET_COLUMN = QUESTION_FEATURES.index("net") - QUESTION_FEATURES.index("top_cos")  # its column in Features.top
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class Reader:
     candidates: int  # how many of the read sentences the pick model scores
     pieces: WordPieces
     head: AnswerHead  # the trained question-sentence similarity (index/head.py)
+    net: AnswerNet  # the trained "does this sentence answer" network (index/answer_net.py)
 
     def judge(self, build: Build, ev: Evidence, qvec: np.ndarray, p: AnswerParams) -> Judgement:
         if not ev.sentences:
@@ -133,7 +138,8 @@ class Reader:
         feats = Features(build, ev, qvec, self.pieces, self.candidates, p)
         cand = feats.candidates(self.head)
         probs = self.pick.probability(cand)
-        conf = float(self.decide.probability(decision_row(probs, feats.top)[None, :])[0])
+        top = lambda t: set_net(feats.top(t)[None, :], self.net, feats.qvec, feats.svec[t : t + 1])[0]
+        conf = float(self.decide.probability(decision_row(probs, top)[None, :])[0])
         return Judgement(reorder(ev, probs), conf)
 
 
@@ -173,6 +179,7 @@ def reader_from_json(d: dict) -> Reader:
         candidates=int(d["candidates"]),
         pieces=shared_pieces(),
         head=AnswerHead.from_json(d["head"]),
+        net=AnswerNet.from_json(d["net"]),
     )
 
 
@@ -183,6 +190,13 @@ def set_head(x: np.ndarray, head: AnswerHead, qvec: np.ndarray, svecs: np.ndarra
     x[:, HEAD_COLUMNS[0]] = scores
     x[:, HEAD_COLUMNS[1]] = margins(scores)
     return x
+
+
+def set_net(tops: np.ndarray, net: AnswerNet, qvec: np.ndarray, svecs: np.ndarray) -> np.ndarray:
+    """`tops` (rows of Features.top, one per sentence of `svecs`) with the net's column filled."""
+    tops = tops.copy()
+    tops[:, NET_COLUMN] = net.scores(qvec, svecs)
+    return tops
 
 
 class Features:
@@ -310,7 +324,8 @@ class Features:
         return x
 
     def top(self, t: int) -> np.ndarray:
-        """QUESTION_FEATURES after the first four, with candidate `t` as the best: what it lacks."""
+        """QUESTION_FEATURES after the first four, with candidate `t` as the best: what it lacks (the net's
+        column 0)."""
         x, col = self.x, CANDIDATE_FEATURES.index
         s = self.cands[t]
         idf = self.tw.idf
@@ -362,6 +377,7 @@ class Features:
             max(self.form[t], self.form_next[t]),
             float(any(y not in self.windows[t] and y not in (meta["date"] or "") for y in self.q.years)),
             share_absent(self.q.attribute, window),
+            0.0,  # the net's score: the reader fills it (set_net), and `qabot train` with nets that never saw it
         ]
         return np.array(row, dtype=np.float64)
 

@@ -59,6 +59,7 @@ def test_margins_lead_for_the_best_and_lag_for_the_rest():
 def synthetic(n: int, family: str, seed: int) -> list[train.Example]:
     """Questions whose answering candidate has a high first feature; unanswerable ones have none."""
     rng = np.random.default_rng(seed)
+    rng_tops = np.random.default_rng(seed + 1000)  # its own draws: the candidates stay as they are when decide grows
     out = []
     for i in range(n):
         x = np.zeros((6, len(CANDIDATE_FEATURES)))  # the head's columns stay 0: its vectors below are 0
@@ -67,9 +68,9 @@ def synthetic(n: int, family: str, seed: int) -> list[train.Example]:
         y = np.zeros(6, dtype=bool)
         if answerable:
             j = int(rng.integers(6))
-            x[j, 0] += 3.0
+            x[j, 0] += 4.0
             y[j] = True
-        tops = rng.normal(size=(6, len(QUESTION_FEATURES) - 4))
+        tops = rng_tops.normal(size=(6, len(QUESTION_FEATURES) - 4))
         tops[:, 0] = 1.0 if answerable else -1.0  # what the best candidate lacks tells them apart
         qv, sv = np.ones(8, np.float32), np.zeros((6, 8), np.float16)  # the head has nothing to learn
         out.append(train.Example(f"{family}{i}", family, f"{family}:g{i % 10}", answerable, x, y, tops, qv, sv))
