@@ -20,6 +20,29 @@ SHARED = ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"
 
 
+def assert_labels_verbatim(rows: list[dict], answers_within: str = "document") -> None:
+    """Every answerable row's evidence is verbatim (whitespace folded) in its document, and every
+    answer in its document or, with `answers_within="evidence"`, in its evidence; yes-no answers are
+    "yes" or "no"."""
+    from bench.evaluate import norm
+
+    by_name = {p.name: p for d in ("docs_corpus", "seeds") for p in (ROOT / d).rglob("*") if p.is_file()}
+    for r in rows:
+        if r["type"] == "unanswerable":
+            continue
+        docs = r["doc"] if isinstance(r["doc"], list) else [r["doc"]]
+        text = " ".join(norm(by_name[d].read_text(encoding="utf-8-sig")) for d in docs)
+        evidence = r["evidence"] if isinstance(r["evidence"], list) else [r["evidence"]]
+        for ev in evidence:
+            assert norm(ev) in text, (r["id"], ev)
+        if r["type"] == "yes-no":
+            assert r["answers"] in (["yes"], ["no"]), r["id"]
+            continue
+        within = norm(" ".join(evidence)) if answers_within == "evidence" else text
+        for ans in r["answers"]:
+            assert norm(ans) in within, (r["id"], ans)
+
+
 @pytest.fixture(scope="session")
 def corpus_settings(tmp_path_factory):
     """Settings whose index lives in a temp folder and whose sources are the project's corpus (read only)."""

@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from bench.evaluate import norm
-
-from conftest import ROOT
+from conftest import ROOT, assert_labels_verbatim
 
 HOLDOUT = ROOT / "tests" / "data" / "holdout.jsonl"
 KINDS = {"kind:attribute", "kind:false-premise", "kind:never-mentioned", "kind:near-miss"}
@@ -31,17 +29,4 @@ def test_the_split_is_large_enough_and_covers_the_four_kinds_of_unanswerable():
 
 
 def test_every_gold_answer_and_evidence_is_verbatim_in_its_document():
-    by_name = {p.name: p for d in ("docs_corpus", "seeds") for p in (ROOT / d).rglob("*") if p.is_file()}
-    for r in rows():
-        if r["type"] == "unanswerable":
-            continue
-        docs = r["doc"] if isinstance(r["doc"], list) else [r["doc"]]
-        text = " ".join(norm(by_name[d].read_text(encoding="utf-8-sig")) for d in docs)
-        evidence = r["evidence"] if isinstance(r["evidence"], list) else [r["evidence"]]
-        for ev in evidence:
-            assert norm(ev) in text, (r["id"], ev)
-        if r["type"] == "yes-no":
-            assert r["answers"] in (["yes"], ["no"]), r["id"]
-            continue
-        for ans in r["answers"]:
-            assert norm(ans) in text, (r["id"], ans)
+    assert_labels_verbatim(rows())
