@@ -12,15 +12,15 @@ and measured on articles and questions they never saw, do better:
    names and of the rest, the kind of answer, and each of those as a margin over the other candidates;
 2. **decide**: from the best candidates' probabilities and what the best one lacks (the question's
    rare words it never uses, a negation or a superlative the question has and it does not, names the
-   corpus never mentions) and the trained answer net's reading of it (index/answer_net.py), the
-   probability that the quotes answer the question: `confidence`.
+   corpus never mentions) and the trained answer net's reading of it and of its features against "no
+   answer" (index/answer_net.py), the probability that the quotes answer the question: `confidence`.
 
 SQuAD 2.0's unanswerable questions are written to match a sentence's words while changing one thing
 (an antonym, a negation, a swapped name); the second model's "what the best sentence lacks" features
 raised held-out answerability AUROC from 0.63 (cosine, or the earlier evidence strength) to 0.72. Both
 models are a few dozen numbers in `reader.json`, beside the head's 384 × 384 matrix (float16, 288 KiB)
-and the answer net's 1536 × 64 (192 KiB), all checked against READER_SHA256 when loaded; the runtime
-needs only numpy.
+and the answer net's (1536 + 30) × 64 and 384 × 64 (about 250 KiB), all checked against READER_SHA256
+when loaded; the runtime needs only numpy.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from .store import Build
 from .wordpieces import WordPieces, maxsim, piece_idf, shared_pieces
 
 READER_FILE = Path(__file__).with_name("reader.json")
-READER_SHA256 = "5f7b7e5e9cd1d9a744f91206c586f52aee0a4b7b0d1e795fe8650d576c15057b"
+READER_SHA256 = "3e4d217cf7b3adeaa87fe13485a8359ef568d45bb0aefed4f73ca520ff16418c"
 
 NEGATION = re.compile(r"\b(?:not|never|no|none|nor|non|without|cannot)\b|n't", re.I)
 SUPERLATIVE = re.compile(
@@ -138,7 +138,7 @@ class Reader:
         feats = Features(build, ev, qvec, self.pieces, self.candidates, p)
         cand = feats.candidates(self.head)
         probs = self.pick.probability(cand)
-        top = lambda t: set_net(feats.top(t)[None, :], self.net, feats.qvec, feats.svec[t : t + 1])[0]
+        top = lambda t: set_net(feats.top(t)[None, :], self.net, feats.qvec, feats.svec[t : t + 1], cand[t : t + 1])[0]
         conf = float(self.decide.probability(decision_row(probs, top)[None, :])[0])
         return Judgement(reorder(ev, probs), conf)
 
@@ -172,6 +172,9 @@ def shipped_reader() -> Reader | None:
 
 
 def reader_from_json(d: dict) -> Reader:
+    net = AnswerNet.from_json(d["net"])
+    if not set(net.features) <= set(CANDIDATE_FEATURES):
+        raise ModelError("reader.json's answer net reads features this reader lacks; rerun `qabot train`")
     return Reader(
         pick=LogisticModel.from_json(d["pick"], CANDIDATE_FEATURES),
         decide=LogisticModel.from_json(d["decide"], QUESTION_FEATURES),
@@ -179,7 +182,7 @@ def reader_from_json(d: dict) -> Reader:
         candidates=int(d["candidates"]),
         pieces=shared_pieces(),
         head=AnswerHead.from_json(d["head"]),
-        net=AnswerNet.from_json(d["net"]),
+        net=net,
     )
 
 
@@ -192,10 +195,11 @@ def set_head(x: np.ndarray, head: AnswerHead, qvec: np.ndarray, svecs: np.ndarra
     return x
 
 
-def set_net(tops: np.ndarray, net: AnswerNet, qvec: np.ndarray, svecs: np.ndarray) -> np.ndarray:
-    """`tops` (rows of Features.top, one per sentence of `svecs`) with the net's column filled."""
+def set_net(tops: np.ndarray, net: AnswerNet, qvec: np.ndarray, svecs: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`tops` (rows of Features.top, one per sentence of `svecs`, whose candidate rows are `x`) with the
+    net's column filled."""
     tops = tops.copy()
-    tops[:, NET_COLUMN] = net.scores(qvec, svecs)
+    tops[:, NET_COLUMN] = net.scores(qvec, svecs, x[:, [CANDIDATE_FEATURES.index(n) for n in net.features]])
     return tops
 
 
