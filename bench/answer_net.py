@@ -47,10 +47,10 @@ def fit_net(examples: list, weights: np.ndarray) -> AnswerNet:
     import torch
 
     from bench.train import standardised
-    from index.reader import CANDIDATE_FEATURES
+    from index.reader import feature_columns
 
     names = net_features()
-    cols = [CANDIDATE_FEATURES.index(n) for n in names]
+    cols = feature_columns(names)
     mean, scale = standardised(np.vstack([e.x[:, cols] for e in examples]))
     dim, width = examples[0].qv.shape[0], max(len(e.y) for e in examples)
     n = len(examples)

@@ -195,11 +195,18 @@ def set_head(x: np.ndarray, head: AnswerHead, qvec: np.ndarray, svecs: np.ndarra
     return x
 
 
+@lru_cache(maxsize=4)
+def feature_columns(names: tuple[str, ...]) -> list[int]:
+    """The columns of candidate rows (CANDIDATE_FEATURES) that hold `names`, in their order: what the
+    answer net reads, looked up once per net instead of once per question."""
+    return [CANDIDATE_FEATURES.index(n) for n in names]
+
+
 def set_net(tops: np.ndarray, net: AnswerNet, qvec: np.ndarray, svecs: np.ndarray, x: np.ndarray) -> np.ndarray:
     """`tops` (rows of Features.top, one per sentence of `svecs`, whose candidate rows are `x`) with the
     net's column filled."""
     tops = tops.copy()
-    tops[:, NET_COLUMN] = net.scores(qvec, svecs, x[:, [CANDIDATE_FEATURES.index(n) for n in net.features]])
+    tops[:, NET_COLUMN] = net.scores(qvec, svecs, x[:, feature_columns(net.features)])
     return tops
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from bench import train
 from bench.answer_net import cross_fitted, fit_net
 from index.answer_net import AnswerNet, pair_features
-from index.reader import CANDIDATE_FEATURES, NET_COLUMN, QUESTION_FEATURES, READER_FILE
+from index.reader import CANDIDATE_FEATURES, NET_COLUMN, QUESTION_FEATURES, READER_FILE, feature_columns
 
 DIM = 8
 READS = ("cos", "lex_sent")  # the candidate features the hand-made nets read
@@ -94,7 +94,7 @@ def separation(examples: list[train.Example], score) -> float:
 
 
 def scores(net: AnswerNet, e: train.Example) -> np.ndarray:
-    return net.scores(e.qv, e.sv, e.x[:, [CANDIDATE_FEATURES.index(n) for n in net.features]])
+    return net.scores(e.qv, e.sv, e.x[:, feature_columns(net.features)])
 
 
 def test_the_trained_net_finds_answering_sentences_cosine_misses_on_new_questions(monkeypatch):
