@@ -46,7 +46,7 @@ from .store import Build
 from .wordpieces import WordPieces, maxsim, piece_idf, shared_pieces
 
 READER_FILE = Path(__file__).with_name("reader.json")
-READER_SHA256 = "3e4d217cf7b3adeaa87fe13485a8359ef568d45bb0aefed4f73ca520ff16418c"
+READER_SHA256 = "df6616f14878cb5702dbd634b276b0ff21759291d57d581609e46cf73fadc7ce"
 
 NEGATION = re.compile(r"\b(?:not|never|no|none|nor|non|without|cannot)\b|n't", re.I)
 SUPERLATIVE = re.compile(

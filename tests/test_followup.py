@@ -103,6 +103,7 @@ def test_context_turns_failures_into_answers_on_the_exchanges(engine):
     assert t["n"] == len(items())
     assert t["carry_decision_accuracy"] == 1.0 and t["faithfulness"] == 1.0
     assert t["context_hit_at_1"] >= t["alone_hit_at_1"] + 0.2
-    # context may cost an exchange the follow-up alone happened to answer (one with the sixth reader:
-    # "what kind of sports organization did his crimes victimize?"), and it fixes ten times that
-    assert t["broken_by_context"] <= 1 and t["fixed_by_context"] >= 10
+    # context may cost an exchange the follow-up alone happened to answer (two with the seventh reader:
+    # "what kind of sports organization did his crimes victimize?", and "what unpatched bug did they use
+    # to get in?", whose answer becomes the second quote), and it fixes five times that
+    assert t["broken_by_context"] <= 2 and t["fixed_by_context"] >= 10
