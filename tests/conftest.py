@@ -20,6 +20,10 @@ SHARED = ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"
 
 
+# The four kinds of unanswerable question every labelled set over the bundled corpus covers (issue 12).
+UNANSWERABLE_KINDS = {"kind:attribute", "kind:false-premise", "kind:never-mentioned", "kind:near-miss"}
+
+
 def assert_labels_verbatim(rows: list[dict], answers_within: str = "document") -> None:
     """Every answerable row's evidence is verbatim (whitespace folded) in its document, and every
     answer in its document or, with `answers_within="evidence"`, in its evidence; yes-no answers are

@@ -5,17 +5,17 @@ tempted to fit the code to it."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
-from conftest import ROOT, assert_labels_verbatim
+from bench.evaluate import read_items
+
+from conftest import ROOT, UNANSWERABLE_KINDS, assert_labels_verbatim
 
 HOLDOUT = ROOT / "tests" / "data" / "holdout.jsonl"
-KINDS = {"kind:attribute", "kind:false-premise", "kind:never-mentioned", "kind:near-miss"}
 
 
 def rows() -> list[dict]:
-    return [json.loads(line) for line in HOLDOUT.read_text().splitlines() if line.strip()]
+    return read_items(str(HOLDOUT))
 
 
 def test_the_split_is_large_enough_and_covers_the_four_kinds_of_unanswerable():
@@ -24,7 +24,7 @@ def test_the_split_is_large_enough_and_covers_the_four_kinds_of_unanswerable():
     unanswerable = [r for r in items if r["type"] == "unanswerable"]
     assert len(unanswerable) >= 20
     kinds = Counter(t for r in unanswerable for t in r["tags"] if t.startswith("kind:"))
-    assert set(kinds) == KINDS and min(kinds.values()) >= 5
+    assert set(kinds) == UNANSWERABLE_KINDS and min(kinds.values()) >= 5
     assert all(r["answers"] == [] and r["doc"] is None and r.get("why") for r in unanswerable)
 
 

@@ -4,19 +4,19 @@ the held-out figures flatter the reader."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 
-from conftest import ROOT, assert_labels_verbatim
+from bench.evaluate import read_items
+
+from conftest import ROOT, UNANSWERABLE_KINDS, assert_labels_verbatim
 
 DATA = ROOT / "tests" / "data"
-KINDS = {"kind:attribute", "kind:false-premise", "kind:never-mentioned", "kind:near-miss"}
 NEAR_COPY = 0.6  # the share of their words (Jaccard) at which two questions count as one
 
 
 def rows(name: str) -> list[dict]:
-    return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+    return read_items(str(DATA / name))
 
 
 def words(text: str) -> set[str]:
@@ -29,7 +29,7 @@ def test_ids_are_unique_and_the_unanswerable_ones_cover_the_four_kinds():
     unanswerable = [r for r in items if r["type"] == "unanswerable"]
     assert all(r["answers"] == [] and r["doc"] is None and r["evidence"] is None for r in unanswerable)
     kinds = Counter(t for r in unanswerable for t in r["tags"] if t.startswith("kind:"))
-    assert set(kinds) == KINDS and min(kinds.values()) >= 20
+    assert set(kinds) == UNANSWERABLE_KINDS and min(kinds.values()) >= 20
 
 
 def test_every_gold_answer_and_evidence_is_verbatim_in_its_document():
